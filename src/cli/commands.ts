@@ -1,0 +1,9 @@
+import type { Command } from './command.js';
+import { startCommand } from './start.js';
+import { validateCommand } from './validate.js';
+import { schemaCommand } from './schema.js';
+import { demoBackendCommand } from './demo-backend.js';
+import { demoCommand } from './demo.js';
+
+/** Every CLI command, in the order `gateway --help` lists them. */
+export const COMMANDS: readonly Command[] = [startCommand, validateCommand, schemaCommand, demoCommand, demoBackendCommand];

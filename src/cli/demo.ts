@@ -1,0 +1,54 @@
+import { fileURLToPath } from 'node:url';
+import { startDemoBackend } from '../demo-backend.js';
+import { Gateway } from '../gateway.js';
+import { loadForCli } from './load.js';
+import { str, type Command } from './command.js';
+
+export const EXAMPLE_CONFIG = fileURLToPath(new URL('../../gateway.example.yaml', import.meta.url));
+
+export const demoCommand: Command = {
+  name: 'demo',
+  usage: 'demo [--config gateway.example.yaml]',
+  summary: 'Start the demo backend on :9000 and the gateway on :8000 with the bundled example config.',
+  options: { config: { type: 'string', short: 'c' } },
+  async run(values) {
+    const file = str(values['config']) ?? EXAMPLE_CONFIG;
+    process.env['DEMO_BACKEND_URL'] ??= 'http://127.0.0.1:9000';
+    const loaded = await loadForCli(file);
+    if (!loaded) return 1;
+    let backend;
+    try {
+      backend = await startDemoBackend(9000);
+    } catch (err) {
+      console.error(`gateway demo: cannot start the demo backend on 127.0.0.1:9000 (${(err as NodeJS.ErrnoException).code}); is something else using the port?`);
+      return 1;
+    }
+    const gateway = await Gateway.create({ config: loaded.config, warnings: loaded.warnings });
+    try {
+      await gateway.start();
+    } catch (err) {
+      console.error(`gateway demo: cannot start the gateway (${(err as Error).message})`);
+      await backend.close();
+      return 1;
+    }
+    const base = `http://127.0.0.1:${gateway.port}`;
+    console.log(`
+Demo running: gateway ${base} -> demo backend ${backend.url}; admin http://127.0.0.1:${gateway.adminPort}
+
+Try:
+  curl -i ${base}/api/users/42
+  curl -i ${base}/api/nothing-here
+  curl -s http://127.0.0.1:${gateway.adminPort}/routes
+
+Ctrl-C stops both.
+`);
+    const stop = () =>
+      void Promise.all([gateway.close(), backend.close()]).then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    return -1;
+  },
+};

@@ -1,0 +1,86 @@
+import cluster from 'node:cluster';
+import { Gateway } from '../gateway.js';
+import { loadForCli } from './load.js';
+import { str, type Command } from './command.js';
+
+/** Run one gateway in this process until SIGTERM/SIGINT, then drain and exit 0. */
+export async function runGateway(file: string): Promise<number> {
+  const loaded = await loadForCli(file);
+  if (!loaded) return 1;
+  const gateway = await Gateway.create({ config: loaded.config, warnings: loaded.warnings });
+  try {
+    await gateway.start();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    gateway.logger.fatal({ event: 'gateway.listen_failed', code: e.code, reason: e.message }, `cannot listen: ${e.message}`);
+    await gateway.close(0);
+    return 1;
+  }
+  let signals = 0;
+  const stop = (signal: string) => {
+    if (++signals > 1) {
+      gateway.logger.warn({ event: 'gateway.forced_exit', signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    gateway.logger.info({ event: 'gateway.signal', signal }, `received ${signal}`);
+    gateway.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return -1;
+}
+
+/** node:cluster primary: N workers share the port; a worker that dies is replaced, with a pause if they keep dying. */
+function runPrimary(workers: number): number {
+  let stopping = false;
+  let recentDeaths = 0;
+  for (let i = 0; i < workers; i++) cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    console.error(JSON.stringify({ level: 'error', event: 'worker.exit', pid: worker.process.pid, code, signal, msg: 'worker died; starting another' }));
+    if (code === 1 && recentDeaths++ > workers * 3) {
+      console.error(JSON.stringify({ level: 'fatal', event: 'worker.crashloop', msg: 'workers keep dying at start; giving up' }));
+      process.exit(1);
+    }
+    setTimeout(() => (recentDeaths = Math.max(0, recentDeaths - 1)), 10_000).unref();
+    setTimeout(() => cluster.fork(), Math.min(5000, 100 * recentDeaths));
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return -1;
+}
+
+export const startCommand: Command = {
+  name: 'start',
+  usage: 'start [--config gateway.yaml] [--workers N]',
+  summary: 'Start the gateway.',
+  help: `
+  -c, --config FILE   config file (default ./gateway.yaml)
+  -w, --workers N     worker processes sharing the port (default 1). The memory rate-limit store is
+                      per worker: use the Redis store for exact limits across workers.`,
+  options: { config: { type: 'string', short: 'c' }, workers: { type: 'string', short: 'w' } },
+  async run(values) {
+    const file = str(values['config']) ?? 'gateway.yaml';
+    const workers = Number(str(values['workers']) ?? 1);
+    if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+      console.error('gateway start: --workers must be a whole number from 1 to 256');
+      return 2;
+    }
+    if (workers > 1 && cluster.isPrimary) {
+      // Validate once before forking so a bad file fails with one report, not N.
+      if (!(await loadForCli(file))) return 1;
+      return runPrimary(workers);
+    }
+    return runGateway(file);
+  },
+};

@@ -1,0 +1,75 @@
+/**
+ * Load a YAML config: parse, substitute `${VAR}` / `${VAR:-default}` inside string values (after
+ * parsing, so a secret can never inject YAML structure), then validate.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { validateConfig, type ValidationResult } from './validate.js';
+
+const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$\{/g;
+const WHOLE_VAR = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** A value that was all one `${VAR}` becomes a number or boolean when it reads as one (`port: ${PORT}`). */
+function coerce(text: string): unknown {
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  return text;
+}
+
+export function substituteEnv(value: unknown, env: Env, problems: string[], path = ''): unknown {
+  if (typeof value === 'string') {
+    if (!value.includes('${')) return value;
+    const whole = WHOLE_VAR.exec(value);
+    let missing = false;
+    const out = value.replace(VAR, (m, name: string | undefined, def: string | undefined) => {
+      if (name === undefined) return '${'; // `$${` is a literal `${`
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (def !== undefined) return def;
+      missing = true;
+      problems.push(`${path || '(root)'}: environment variable ${name} is not set (write \${${name}:-default} for a fallback)`);
+      return m;
+    });
+    if (missing) return out;
+    return whole ? coerce(out) : out;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, problems, `${path}[${i}]`));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = substituteEnv(v, env, problems, path === '' ? k : `${path}.${k}`);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** Parse YAML text into a validated, frozen Config. Throws ConfigError listing every problem. */
+export function parseConfig(text: string, env: Env = process.env, source = 'config'): ValidationResult {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => `${source}: ${e.message.split('\n')[0]}`));
+  }
+  const problems: string[] = [];
+  const raw = substituteEnv(doc.toJS({ maxAliasCount: 100 }) ?? {}, env, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError([`${source}: the top level must be a mapping (server:, upstreams:, routes: …)`]);
+  }
+  return validateConfig(raw);
+}
+
+export async function loadConfigFile(file: string, env: Env = process.env): Promise<ValidationResult> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError([`${file}: cannot read the config file (${code ?? String(err)})`]);
+  }
+  return parseConfig(text, env, file);
+}

@@ -1,0 +1,121 @@
+/**
+ * The config schema: the single source of the TypeScript types, the JSON Schema (`gateway schema`)
+ * and the config reference. Every field has a description; every default lives here.
+ * Policy folders own their own fields (src/policies/<name>/schema.ts) and are spread in below.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { Duration, Size, Strict } from './types.js';
+import { policyGlobalFields, policyRouteFields } from '../policies/fields.js';
+
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'] as const;
+
+export const ServerSchema = Strict(
+  {
+    host: Type.String({ default: '127.0.0.1', description: 'Address the proxy listens on. Use 0.0.0.0 or :: to accept traffic from other hosts.' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8000, description: 'Port the proxy listens on (0 picks a free one).' }),
+    trustedProxies: Type.Array(Type.String({ format: 'cidr' }), {
+      default: [],
+      description: 'CIDRs of load balancers whose X-Forwarded-For/-Proto/-Host are believed. From any other peer those headers are replaced.',
+    }),
+    maxBodySize: Size('Default request body limit for every route (413 above it). Routes may override.', '10mb'),
+    maxHeaderSize: Size('Largest request head accepted (431 above it).', '16kb'),
+    keepAliveTimeout: Duration('How long an idle client connection is kept open.', '65s'),
+    headersTimeout: Duration('Time allowed for a client to send the request head.', '30s'),
+    requestTimeout: Duration('Time allowed for a client to send the whole request (0 disables; uploads need room).', '5m'),
+    gracePeriod: Duration('On SIGTERM/SIGINT, how long in-flight requests may run before connections are closed.', '10s'),
+  },
+  { default: {}, description: 'The proxy listener.' },
+);
+
+export const AdminSchema = Strict(
+  {
+    enabled: Type.Boolean({ default: true, description: 'Serve /health, /ready, /routes and /metrics.' }),
+    host: Type.String({ default: '127.0.0.1', description: 'Admin address. Keep it on loopback or a private network.' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8001, description: 'Admin port (0 picks a free one).' }),
+  },
+  { default: {}, description: 'The admin listener, separate from the proxy.' },
+);
+
+export const TargetSchema = Strict({
+  url: Type.String({ format: 'http-url', description: 'Base URL of one backend instance; a path here prefixes every upstream path.' }),
+  weight: Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'Relative share of traffic.' }),
+});
+
+export const UpstreamSchema = Strict({
+  targets: Type.Array(TargetSchema, { minItems: 1, description: 'Backend instances.' }),
+  balance: Type.Union([Type.Literal('round-robin'), Type.Literal('least-connections'), Type.Literal('random')], {
+    default: 'round-robin',
+    description: 'round-robin (smooth, weighted by weight), least-connections (ties broken by weight) or random (weighted).',
+  }),
+  timeouts: Strict(
+    {
+      connect: Duration('Time to establish a TCP connection to a target.', '2s'),
+      response: Duration('Time from sending the request until the response head arrives (504 after).', '30s'),
+      idle: Duration('Longest silence between two chunks of the response body.', '60s'),
+    },
+    { default: {} },
+  ),
+  connections: Type.Integer({ minimum: 1, maximum: 100_000, default: 128, description: 'Most open connections per target.' }),
+  keepAlive: Duration('How long an idle upstream connection is kept for reuse.', '60s'),
+});
+
+export const MatchSchema = Strict(
+  {
+    path: Type.Optional(Type.String({ pattern: '^/', description: 'Exact path, or a pattern with parameters: /users/:id.' })),
+    pathPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Segment-aware prefix: /api matches /api and /api/x, not /apix.' })),
+    methods: Type.Optional(Type.Array(Type.Union(HTTP_METHODS.map((m) => Type.Literal(m))), { minItems: 1, description: 'Allowed methods (all when absent).' })),
+    hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Host names; *.example.com matches one or more labels below example.com.' })),
+    headers: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), Type.String(), {
+        description: 'Header values that must all match exactly; "*" only requires presence.',
+      }),
+    ),
+  },
+  { description: 'What a request must look like to take this route. One of path or pathPrefix is required.' },
+);
+
+export const RouteSchema = Strict({
+  name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Unique route name: used in logs, metrics and /routes.' }),
+  match: MatchSchema,
+  upstream: Type.String({ description: 'Name of an entry in upstreams.' }),
+  stripPrefix: Type.Boolean({ default: false, description: 'Remove the matched pathPrefix before forwarding.' }),
+  rewrite: Type.Optional(Type.String({ pattern: '^/', description: 'Replace the matched path (or prefix) with this; :params of the match may be used.' })),
+  preserveHost: Type.Boolean({ default: false, description: "Send the client's Host upstream instead of the target's." }),
+  maxBodySize: Type.Optional(Size('Request body limit for this route (overrides server.maxBodySize).')),
+  timeouts: Type.Optional(Strict({ response: Type.Optional(Duration('Response-head timeout for this route (overrides the upstream).')) })),
+  ...policyRouteFields,
+});
+
+export const DefaultsSchema = Strict({ ...policyRouteFields }, { default: {}, description: 'Policy settings every route inherits unless it sets its own.' });
+
+export const LoggingSchema = Strict(
+  {
+    level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'Lowest level written.' }),
+    format: Type.Union([Type.Literal('json'), Type.Literal('pretty')], { default: 'json', description: 'json for machines; pretty (pino-pretty) for humans at a terminal.' }),
+    accessLog: Type.Boolean({ default: true, description: 'One line per request.' }),
+    sample: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Share of successful requests logged (errors are always logged).' }),
+    redactHeaders: Type.Array(Type.String(), { default: [], description: 'Further header names never written to logs (Authorization and cookies never are).' }),
+  },
+  { default: {}, description: 'Gateway events and access log (pino, standard output).' },
+);
+
+export const ConfigSchema = Strict(
+  {
+    $schema: Type.Optional(Type.String({ description: 'Path or URL of this JSON Schema, for editors.' })),
+    server: ServerSchema,
+    admin: AdminSchema,
+    logging: LoggingSchema,
+    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), UpstreamSchema, { description: 'Named groups of backend targets.' }),
+    routes: Type.Array(RouteSchema, { description: 'The route table. Most specific match wins (see README).' }),
+    defaults: DefaultsSchema,
+    ...policyGlobalFields,
+  },
+  { title: 'API gateway configuration' },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type RouteConfig = Static<typeof RouteSchema>;
+export type UpstreamConfig = Static<typeof UpstreamSchema>;
+export type ServerConfig = Static<typeof ServerSchema>;
+export type LoggingConfig = Static<typeof LoggingSchema>;
+export type MatchConfig = Static<typeof MatchSchema>;

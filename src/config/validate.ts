@@ -1,0 +1,171 @@
+/**
+ * Validation with field-path errors: one line per problem, naming the field and what was expected,
+ * never a stack trace. Defaults are applied to a copy; the caller's object is never touched.
+ */
+import { Kind, type TSchema } from '@sinclair/typebox';
+import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
+import { ConfigSchema, UpstreamSchema, type Config } from './schema.js';
+import { FORMAT_HINTS } from './types.js';
+import { suggest } from '../util/suggest.js';
+import { ConfigError } from '../errors.js';
+import { POLICIES } from '../policies/index.js';
+import { compilePathPattern } from '../router/pattern.js';
+
+/** `/routes/2/upstream` → `routes[2].upstream` */
+export function fieldPath(pointer: string): string {
+  let out = '';
+  for (const raw of pointer.split('/').slice(1)) {
+    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (/^\d+$/.test(part)) out += `[${part}]`;
+    else if (/^[A-Za-z_$][\w$-]*$/.test(part)) out += out === '' ? part : `.${part}`;
+    else out += `[${JSON.stringify(part)}]`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function describe(schema: TSchema): string {
+  if (schema.const !== undefined) return JSON.stringify(schema.const);
+  if (schema[Kind] === 'Union' && Array.isArray(schema.anyOf)) {
+    const lits = (schema.anyOf as TSchema[]).filter((s) => s.const !== undefined).map((s) => JSON.stringify(s.const));
+    if (lits.length === schema.anyOf.length) return `one of ${lits.join(', ')}`;
+  }
+  if (typeof schema.format === 'string' && FORMAT_HINTS[schema.format]) return FORMAT_HINTS[schema.format]!;
+  if (schema.type === 'array') return 'a list';
+  if (schema.type === 'object') return 'a mapping';
+  if (typeof schema.type === 'string') return `a${/^[aeiou]/.test(schema.type) ? 'n' : ''} ${schema.type}`;
+  return 'a valid value';
+}
+
+function shown(value: unknown): string {
+  const s = JSON.stringify(value);
+  return s === undefined ? String(value) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+function message(e: ValueError, root: unknown): string {
+  const path = fieldPath(e.path);
+  switch (e.type) {
+    case ValueErrorType.ObjectAdditionalProperties: {
+      const key = e.path.split('/').pop() ?? '';
+      const parentPointer = e.path.slice(0, e.path.lastIndexOf('/'));
+      const known = Object.keys((e.schema.properties as Record<string, unknown> | undefined) ?? {});
+      const hint = suggest(key, known);
+      void root;
+      void parentPointer;
+      return `${path}: unknown field${hint ? `, did you mean "${hint}"?` : known.length ? ` (known: ${known.join(', ')})` : ''}`;
+    }
+    case ValueErrorType.ObjectRequiredProperty:
+      return `${path}: required`;
+    case ValueErrorType.StringFormat:
+      return `${path}: expected ${describe(e.schema)}, got ${shown(e.value)}`;
+    case ValueErrorType.StringPattern:
+      return `${path}: ${e.schema.description ? `expected ${e.schema.description.replace(/\.$/, '').toLowerCase()}` : `must match ${e.schema.pattern}`}, got ${shown(e.value)}`;
+    case ValueErrorType.Union:
+      return `${path}: expected ${describe(e.schema)}, got ${shown(e.value)}`;
+    case ValueErrorType.ArrayMinItems:
+      return `${path}: must have at least ${e.schema.minItems} item${e.schema.minItems === 1 ? '' : 's'}`;
+    case ValueErrorType.NumberMinimum:
+    case ValueErrorType.IntegerMinimum ?? -1:
+      return `${path}: must be at least ${e.schema.minimum}, got ${shown(e.value)}`;
+    case ValueErrorType.NumberMaximum:
+      return `${path}: must be at most ${e.schema.maximum}, got ${shown(e.value)}`;
+    default:
+      if (e.value === undefined) return `${path}: required`;
+      return `${path}: expected ${describe(e.schema)}, got ${shown(e.value)}`;
+  }
+}
+
+export interface Problems {
+  add(path: string, msg: string): void;
+  readonly list: string[];
+  readonly warnings: string[];
+  warn(path: string, msg: string): void;
+}
+
+function problems(): Problems {
+  const list: string[] = [];
+  const warnings: string[] = [];
+  return {
+    list,
+    warnings,
+    add: (path, msg) => list.push(`${path}: ${msg}`),
+    warn: (path, msg) => warnings.push(`${path}: ${msg}`),
+  };
+}
+
+/** Cross-field rules the schema alone cannot say. */
+function checkSemantics(config: Config, p: Problems): void {
+  const upstreamNames = Object.keys(config.upstreams);
+  const seen = new Map<string, number>();
+  config.routes.forEach((route, i) => {
+    const at = `routes[${i}]`;
+    const prev = seen.get(route.name);
+    if (prev !== undefined) p.add(`${at}.name`, `duplicate route name "${route.name}" (also routes[${prev}])`);
+    else seen.set(route.name, i);
+    if (!(route.upstream in config.upstreams)) {
+      const hint = suggest(route.upstream, upstreamNames);
+      p.add(`${at}.upstream`, `unknown upstream "${route.upstream}" (${hint ? `did you mean "${hint}"? ` : ''}known: ${upstreamNames.join(', ') || 'none'})`);
+    }
+    const { path, pathPrefix, hosts } = route.match;
+    if ((path === undefined) === (pathPrefix === undefined)) {
+      p.add(`${at}.match`, 'exactly one of path or pathPrefix is required');
+    }
+    let params: string[] = [];
+    if (path !== undefined) {
+      const compiled = compilePathPattern(path);
+      if (typeof compiled === 'string') p.add(`${at}.match.path`, compiled);
+      else params = compiled.params;
+    }
+    if (pathPrefix !== undefined && /[:*?#%\\]/.test(pathPrefix)) {
+      p.add(`${at}.match.pathPrefix`, 'a prefix is literal: no parameters, wildcards, "%", "?" or "#"');
+    }
+    if (route.stripPrefix && pathPrefix === undefined) p.add(`${at}.stripPrefix`, 'only applies with match.pathPrefix');
+    if (route.stripPrefix && route.rewrite !== undefined) p.add(`${at}.rewrite`, 'use either rewrite or stripPrefix, not both');
+    if (route.rewrite !== undefined) {
+      for (const m of route.rewrite.matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)) {
+        if (!params.includes(m[1]!)) p.add(`${at}.rewrite`, `parameter ":${m[1]}" is not in match.path`);
+      }
+    }
+    hosts?.forEach((h, j) => {
+      if (!/^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i.test(h)) {
+        p.add(`${at}.match.hosts[${j}]`, `expected a host name or *.domain, got ${JSON.stringify(h)}`);
+      }
+    });
+  });
+}
+
+export interface ValidationResult {
+  config: Config;
+  warnings: string[];
+}
+
+/** Validate a parsed document. Throws ConfigError with every problem found; returns a frozen Config. */
+export function validateConfig(input: unknown): ValidationResult {
+  const copy = Value.Default(ConfigSchema, structuredClone(input ?? {})) as Record<string, unknown>;
+  // TypeBox does not descend into Record values when filling defaults: do the upstreams by hand.
+  const ups = copy['upstreams'];
+  if (ups !== null && typeof ups === 'object' && !Array.isArray(ups)) {
+    for (const [name, value] of Object.entries(ups)) (ups as Record<string, unknown>)[name] = Value.Default(UpstreamSchema, value);
+  }
+  const p = problems();
+  const seen = new Set<string>();
+  for (const e of Value.Errors(ConfigSchema, copy)) {
+    // A failed union reports once for itself and again for each branch: keep the first per field.
+    if ([...seen].some((s) => e.path === s || e.path.startsWith(`${s}/`))) continue;
+    seen.add(e.path);
+    p.list.push(message(e, copy));
+  }
+  if (p.list.length > 0) throw new ConfigError(p.list);
+  const config = copy as Config;
+  checkSemantics(config, p);
+  for (const policy of POLICIES) policy.validate?.(config, p);
+  if (p.list.length > 0) throw new ConfigError(p.list);
+  return { config: deepFreeze(config), warnings: p.warnings };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,162 @@
+/**
+ * The Gateway owns everything: the snapshot in force, the listeners, the upstream pools, the logger
+ * and the metrics. Nothing is module-level, so one process can run several and close() leaves
+ * nothing behind.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import { createLogger, type LoggerOptions } from './logger.js';
+import { createAdminServer } from './admin/admin.js';
+import type { RequestContext } from './pipeline/context.js';
+import type { GatewayServices, RequestObserver } from './pipeline/policy.js';
+import { POLICIES } from './policies/index.js';
+import type { UpstreamErrorKind } from './proxy/errors.js';
+import { compileSnapshot, type Snapshot } from './router/compile.js';
+import { createHandler, type HandlerHost } from './server/handle.js';
+import { createProxyServer, listen } from './server/listener.js';
+import type { Target } from './upstream/upstream.js';
+import { PoolSet } from './upstream/upstream.js';
+import { parseDuration } from './util/units.js';
+
+export interface GatewayOptions extends LoggerOptions {
+  config: Config;
+  warnings?: readonly string[];
+  /** A logger to use instead of one made from config.logging. */
+  logger?: Logger;
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Extension points for gateway-wide features (metrics, access log): built per gateway. */
+export interface GatewayExtension {
+  observers?: readonly RequestObserver[];
+  metricsHandler?: (req: IncomingMessage, res: ServerResponse) => void;
+  onUpstreamError?(ctx: RequestContext, target: Target, kind: UpstreamErrorKind, err: Error): void;
+  close?(): void | Promise<void>;
+}
+
+/** Builds the gateway-wide extensions (issue-owned modules plug in here). */
+export type ExtensionFactory = (config: Config, services: GatewayServices) => GatewayExtension | Promise<GatewayExtension>;
+
+export const EXTENSIONS: readonly ExtensionFactory[] = [];
+
+export class Gateway implements HandlerHost {
+  snapshot: Snapshot;
+  readonly logger: Logger;
+  readonly services: GatewayServices;
+  draining = false;
+  ready = false;
+  metricsHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+  private readonly pools: PoolSet;
+  private readonly extensions: GatewayExtension[];
+  private server: Server | undefined;
+  private admin: Server | undefined;
+  private closing: Promise<void> | undefined;
+  port = 0;
+  adminPort = 0;
+
+  private constructor(snapshot: Snapshot, logger: Logger, services: GatewayServices, pools: PoolSet, extensions: GatewayExtension[]) {
+    this.snapshot = snapshot;
+    this.logger = logger;
+    this.services = services;
+    this.pools = pools;
+    this.extensions = extensions;
+    this.metricsHandler = extensions.find((e) => e.metricsHandler)?.metricsHandler;
+  }
+
+  /** Compile a validated config into a gateway that is ready to start(). */
+  static async create(opts: GatewayOptions): Promise<Gateway> {
+    const logger = opts.logger ?? createLogger(opts.config.logging, opts);
+    const services: GatewayServices = { logger, metrics: undefined, env: opts.env ?? process.env };
+    const extensions: GatewayExtension[] = [];
+    for (const make of EXTENSIONS) extensions.push(await make(opts.config, services));
+    const pools = new PoolSet();
+    const observers = extensions.flatMap((e) => e.observers ?? []);
+    const snapshot = await compileSnapshot(opts.config, opts.warnings ?? [], { services, pools, observers });
+    return new Gateway(snapshot, logger, services, pools, extensions);
+  }
+
+  requestStarted(): void {
+    this.inFlight++;
+  }
+
+  requestFinished(): void {
+    if (--this.inFlight === 0 && this.drained) this.drained();
+  }
+
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+
+  onUpstreamError(ctx: RequestContext, target: Target, kind: UpstreamErrorKind, err: Error): void {
+    ctx.log.warn(
+      { event: 'upstream.error', upstream: ctx.upstreamName, target: target.origin, kind, reason: err.message, code: (err as NodeJS.ErrnoException).code },
+      'upstream request failed',
+    );
+    for (const e of this.extensions) e.onUpstreamError?.(ctx, target, kind, err);
+  }
+
+  /** Open the proxy and admin listeners. Resolves with the ports actually bound. */
+  async start(): Promise<{ port: number; adminPort: number }> {
+    const cfg = this.snapshot.config;
+    const handle = createHandler(this);
+    this.server = createProxyServer(cfg.server, handle, this.logger);
+    this.port = await listen(this.server, cfg.server.port, cfg.server.host);
+    if (cfg.admin.enabled) {
+      this.admin = createAdminServer(this);
+      this.adminPort = await listen(this.admin, cfg.admin.port, cfg.admin.host);
+    }
+    this.ready = true;
+    for (const w of this.snapshot.warnings) this.logger.warn({ event: 'config.warning' }, w);
+    this.logger.info(
+      { event: 'gateway.started', port: this.port, host: cfg.server.host, adminPort: this.adminPort || undefined, routes: this.snapshot.routes.length },
+      `gateway listening on http://${cfg.server.host}:${this.port}`,
+    );
+    return { port: this.port, adminPort: this.adminPort };
+  }
+
+  /**
+   * Stop accepting, let in-flight requests finish within the grace period, then close what is left,
+   * the pools and the admin listener.
+   */
+  close(graceMs = parseDuration(this.snapshot.config.server.gracePeriod)!): Promise<void> {
+    this.closing ??= this.shutdown(graceMs);
+    return this.closing;
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.draining = true;
+    this.ready = false;
+    this.logger.info({ event: 'gateway.draining', inFlight: this.inFlight, graceMs }, 'draining');
+    const server = this.server;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    server?.closeIdleConnections();
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    const abandoned = this.inFlight;
+    server?.closeAllConnections();
+    await closed;
+    await this.pools.closeAll(abandoned > 0);
+    if (this.admin) {
+      const admin = this.admin;
+      admin.closeAllConnections();
+      await new Promise<void>((resolve) => admin.close(() => resolve()));
+    }
+    for (const policy of POLICIES) {
+      const state = this.snapshot.policyState.get(policy.name);
+      if (state !== undefined) await policy.dispose?.(state, undefined);
+    }
+    for (const e of this.extensions) await e.close?.();
+    this.logger.info({ event: 'gateway.stopped', abandoned }, 'stopped');
+    this.logger.flush();
+  }
+}

@@ -1,0 +1,35 @@
+/** One pino logger per Gateway: JSON to standard output, written asynchronously; pretty for terminals. */
+import pino, { type Logger, type DestinationStream } from 'pino';
+import type { LoggingConfig } from './config/schema.js';
+
+/** Never written, whatever a log call passes in (pino redact paths). */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["proxy-authorization"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'token',
+  'authorization',
+];
+
+export interface LoggerOptions {
+  /** Where lines go (tests capture them); standard output when absent. */
+  destination?: DestinationStream;
+}
+
+export function createLogger(cfg: LoggingConfig, opts: LoggerOptions = {}): Logger {
+  const base: pino.LoggerOptions = {
+    level: cfg.level,
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: [...REDACT_PATHS, ...cfg.redactHeaders.map((h) => `headers["${h.toLowerCase()}"]`)], censor: '[redacted]' },
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  if (opts.destination) return pino(base, opts.destination);
+  if (cfg.format === 'pretty') {
+    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l' } } });
+  }
+  return pino(base, pino.destination({ dest: 1, sync: false }));
+}

@@ -1,0 +1,95 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { ErrorCode } from '../errors.js';
+import type { CompiledRoute } from '../router/compile.js';
+import type { Target } from '../upstream/upstream.js';
+
+/** Who the request is from, once an auth policy has verified it. */
+export interface Principal {
+  /** The `sub` claim: the consumer key for rate limits and logs. */
+  readonly subject: string | undefined;
+  readonly issuer: string;
+  readonly scopes: readonly string[];
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Everything one request carries through the pipeline. A class with every field set in the
+ * constructor, so V8 keeps one hidden class for all requests.
+ */
+export class RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** performance.now() when the request arrived. */
+  readonly start: number;
+  /** ISO time the request arrived (Date.now()). */
+  readonly startedAt: number;
+  requestId = '';
+  /** W3C trace id (32 hex), when the tracing policy set one. */
+  traceId = '';
+  /** The client's address after trustedProxies (X-Forwarded-For is believed only from them). */
+  clientIp = '';
+  /** The TCP peer's address. */
+  peerIp = '';
+  peerTrusted = false;
+  method: string;
+  /** The normalised path: what was matched and what the upstream receives. */
+  path = '';
+  /** Query string with its `?`, or ''. */
+  query = '';
+  /** Request host, lower-case, without port. */
+  host = '';
+  route: CompiledRoute | undefined = undefined;
+  params: readonly string[] = [];
+  principal: Principal | undefined = undefined;
+  /** Headers policies add to the upstream request (name lower-case, value). */
+  upstreamHeaders: string[] | undefined = undefined;
+  /** Headers policies add to the client response (rate-limit headers …). */
+  responseHeaders: Record<string, string> | undefined = undefined;
+
+  status = 0;
+  errorCode: ErrorCode | undefined = undefined;
+  /** Upstream group and target chosen, if the request got that far. */
+  upstreamName = '';
+  target: Target | undefined = undefined;
+  upstreamStart = 0;
+  upstreamHeadersAt = 0;
+  upstreamEnd = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  rateLimited = false;
+  /** Content-Length sent by the client, -1 when absent (chunked or no body). */
+  contentLength = -1;
+  hasBody = false;
+  expectContinue = false;
+  /** Set once the response finished or the connection closed; observers run exactly once. */
+  done = false;
+  /** The upstream exchange in progress, so a client abort can cancel it. */
+  proxy: { abort(): void } | undefined = undefined;
+  /** Per-policy scratch space, keyed by policy name. */
+  state: Record<string, unknown> | undefined = undefined;
+  private logger: Logger | undefined = undefined;
+  private readonly baseLogger: Logger;
+
+  constructor(req: IncomingMessage, res: ServerResponse, baseLogger: Logger) {
+    this.req = req;
+    this.res = res;
+    this.start = performance.now();
+    this.startedAt = Date.now();
+    this.method = req.method ?? 'GET';
+    this.baseLogger = baseLogger;
+  }
+
+  /** A pino child logger bound to this request, made on first use (most requests never need one). */
+  get log(): Logger {
+    return (this.logger ??= this.baseLogger.child({ requestId: this.requestId, route: this.route?.name }));
+  }
+
+  addUpstreamHeader(name: string, value: string): void {
+    (this.upstreamHeaders ??= []).push(name, value);
+  }
+
+  setResponseHeader(name: string, value: string): void {
+    (this.responseHeaders ??= {})[name] = value;
+  }
+}

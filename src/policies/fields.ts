@@ -1,0 +1,9 @@
+/**
+ * The config fields each built-in policy owns, spread into the route, `defaults` and top-level
+ * schemas (src/config/schema.ts). Adding a policy adds its line here and one in ./index.ts.
+ */
+export const policyRouteFields = {
+};
+
+export const policyGlobalFields = {
+};

@@ -1,0 +1,170 @@
+/**
+ * The terminal step: stream the request to one target through its undici Pool and stream the
+ * response back, with backpressure both ways and aborts both ways. Uses undici's dispatch handler
+ * API directly: no intermediate streams per request, and the controller gives pause/resume/abort.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { GatewayError } from '../errors.js';
+import { runResponseHooks } from '../pipeline/chain.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { CompiledRoute } from '../router/compile.js';
+import { replyError } from '../server/respond.js';
+import type { Target } from '../upstream/upstream.js';
+import { classifyUpstreamError, upstreamErrorCode, type UpstreamErrorKind } from './errors.js';
+import { filterResponseHeaders } from './headers.js';
+
+export interface UpstreamEvents {
+  /** A request to a target failed before or during the response (passive health, metrics, logs). */
+  onUpstreamError(ctx: RequestContext, target: Target, kind: UpstreamErrorKind, err: Error): void;
+}
+
+/** Counts request body bytes and fails once the route limit is passed (chunked uploads). */
+class BodyLimit extends Transform {
+  private seen = 0;
+  constructor(
+    private readonly limit: number,
+    private readonly ctx: RequestContext,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    this.ctx.bytesIn = this.seen;
+    if (this.seen > this.limit) cb(new GatewayError('GW_ERR_BODY_TOO_LARGE'));
+    else cb(null, chunk);
+  }
+}
+
+class ProxyHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined = undefined;
+  private readonly resume = (): void => this.controller?.resume();
+  finished = false;
+
+  constructor(
+    private readonly ctx: RequestContext,
+    private readonly target: Target,
+    private readonly events: UpstreamEvents,
+    private readonly bodyLimit: BodyLimit | undefined,
+  ) {}
+
+  /** Called when the client goes away first. */
+  abort(): void {
+    if (this.finished) return;
+    const err = new Error('client closed the connection');
+    (err as NodeJS.ErrnoException).code = 'GW_CLIENT_ABORTED';
+    this.controller?.abort(err);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.ctx.done) controller.abort(new Error('client closed the connection'));
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    upstreamHeaders: Record<string, string | string[] | undefined>,
+  ): void {
+    const ctx = this.ctx;
+    ctx.upstreamHeadersAt = performance.now();
+    const headers = filterResponseHeaders(upstreamHeaders);
+    headers['x-request-id'] = ctx.requestId;
+    if (ctx.responseHeaders !== undefined) Object.assign(headers, ctx.responseHeaders);
+    const route = ctx.route!;
+    if (route.responseHooks.length > 0) runResponseHooks(route.responseHooks, ctx, headers);
+    ctx.status = statusCode;
+    const res = ctx.res;
+    if (res.destroyed) return;
+    res.writeHead(statusCode, headers);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const ctx = this.ctx;
+    ctx.bytesOut += chunk.length;
+    const res = ctx.res;
+    if (res.destroyed) return;
+    if (!res.write(chunk)) {
+      controller.pause();
+      res.once('drain', this.resume);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.finished = true;
+    this.target.active--;
+    this.ctx.upstreamEnd = performance.now();
+    this.ctx.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.target.active--;
+    const ctx = this.ctx;
+    ctx.upstreamEnd = performance.now();
+    if ((err as NodeJS.ErrnoException).code === 'GW_CLIENT_ABORTED' || ctx.done) {
+      ctx.res.destroy();
+      return;
+    }
+    if (err instanceof GatewayError) {
+      replyError(ctx, err); // the body limit tripped while streaming a chunked upload
+      return;
+    }
+    if (this.bodyLimit?.destroyed && ctx.req.destroyed) {
+      ctx.res.destroy(); // the client's upload broke off: nobody to answer
+      return;
+    }
+    const kind = classifyUpstreamError(err);
+    this.events.onUpstreamError(ctx, this.target, kind, err);
+    if (ctx.res.headersSent) {
+      // Too late for a 502: cut the client connection so it cannot mistake a truncated body for a whole one.
+      ctx.res.destroy();
+      return;
+    }
+    replyError(ctx, new GatewayError(upstreamErrorCode(kind)));
+  }
+}
+
+/** Forward the request to a target chosen by the route's balancer. */
+export function forward(ctx: RequestContext, route: CompiledRoute, headers: string[], events: UpstreamEvents): void {
+  const upstream = route.upstream;
+  const target = upstream.balancer.pick();
+  ctx.upstreamName = upstream.name;
+  if (target === undefined) {
+    replyError(ctx, new GatewayError('GW_ERR_NO_HEALTHY_TARGET', `No target of upstream "${upstream.name}" is available.`));
+    return;
+  }
+  ctx.target = target;
+  const req = ctx.req;
+  let body: Dispatcher.DispatchOptions['body'] = null;
+  let limit: BodyLimit | undefined;
+  if (ctx.hasBody) {
+    if (ctx.contentLength >= 0) {
+      ctx.bytesIn = ctx.contentLength;
+      body = req;
+    } else {
+      limit = new BodyLimit(route.maxBodySize, ctx);
+      req.pipe(limit);
+      req.once('error', (err) => limit!.destroy(err));
+      body = limit;
+    }
+    if (ctx.expectContinue) ctx.res.writeContinue();
+  }
+  const path = target.basePath + route.rewrite(ctx.path, ctx.params) + ctx.query;
+  const handler = new ProxyHandler(ctx, target, events, limit);
+  ctx.proxy = handler;
+  target.active++;
+  ctx.upstreamStart = performance.now();
+  target.pool.dispatch(
+    {
+      path,
+      method: ctx.method,
+      headers,
+      body,
+      headersTimeout: route.responseTimeout,
+      bodyTimeout: upstream.idleTimeout,
+    },
+    handler,
+  );
+}

@@ -1,0 +1,167 @@
+/**
+ * Header rules, kept pure. One pass over the raw header list (not Node's folded object, which hides
+ * duplicates) builds the upstream header list and finds what must be refused.
+ */
+
+/** RFC 9110 §7.6.1 hop-by-hop fields, plus the legacy ones proxies still see. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'expect', // 100-continue is answered here, between client and gateway (RFC 9110 §10.1.1)
+]);
+
+/** Fields the gateway sets itself: client copies are dropped and replaced (or appended to, when trusted). */
+const GATEWAY_OWNED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'x-request-id', 'forwarded']);
+
+export interface ScannedRequest {
+  /** Flat [name, value, …] list to send upstream, names lower-case. */
+  headers: string[];
+  host: string | undefined;
+  /** A header that must appear once but came more than once. */
+  duplicate: 'host' | 'authorization' | 'content-length' | undefined;
+  forwardedFor: string | undefined;
+  forwardedProto: string | undefined;
+  forwardedHost: string | undefined;
+  forwarded: string | undefined;
+  requestId: string | undefined;
+  contentLength: string | undefined;
+  /** Transfer-Encoding was sent (Node's parser already refused it together with Content-Length). */
+  chunked: boolean;
+}
+
+/**
+ * Scan `req.rawHeaders` once. `stripped` are further names removed on every route (e.g. JWT claim
+ * headers a client must never be able to spoof).
+ */
+export function scanRequestHeaders(raw: readonly string[], stripped: ReadonlySet<string>, keepHost: boolean): ScannedRequest {
+  const headers: string[] = [];
+  let host: string | undefined;
+  let duplicate: ScannedRequest['duplicate'];
+  let authSeen = false;
+  let lengthSeen = false;
+  let connection: string | undefined;
+  let forwardedFor: string | undefined;
+  let forwardedProto: string | undefined;
+  let forwardedHost: string | undefined;
+  let forwarded: string | undefined;
+  let requestId: string | undefined;
+  let contentLength: string | undefined;
+  let chunked = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    switch (name) {
+      case 'host':
+        if (host !== undefined) duplicate ??= 'host';
+        host = value;
+        if (keepHost) headers.push(name, value);
+        continue;
+      case 'authorization':
+        if (authSeen) duplicate ??= 'authorization';
+        authSeen = true;
+        break;
+      case 'content-length':
+        if (lengthSeen) duplicate ??= 'content-length';
+        lengthSeen = true;
+        contentLength = value;
+        break;
+      case 'transfer-encoding':
+        chunked = true;
+        continue;
+      case 'connection':
+        connection = connection === undefined ? value : `${connection},${value}`;
+        continue;
+      case 'x-forwarded-for':
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        continue;
+      case 'x-forwarded-proto':
+        forwardedProto ??= value;
+        continue;
+      case 'x-forwarded-host':
+        forwardedHost ??= value;
+        continue;
+      case 'forwarded':
+        forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
+        continue;
+      case 'x-request-id':
+        requestId ??= value;
+        continue;
+    }
+    if (HOP_BY_HOP.has(name) || GATEWAY_OWNED.has(name) || stripped.has(name)) continue;
+    headers.push(name, value);
+  }
+  if (connection !== undefined) dropConnectionListed(headers, connection);
+  return { headers, host, duplicate, forwardedFor, forwardedProto, forwardedHost, forwarded, requestId, contentLength, chunked };
+}
+
+/**
+ * RFC 9110 §7.6.1: a proxy removes every field named in Connection. Run before the gateway adds its
+ * own fields, so `Connection: x-forwarded-for, x-request-id` can never strip what the gateway sets.
+ */
+function dropConnectionListed(headers: string[], connection: string): void {
+  const listed = new Set<string>();
+  for (const token of connection.split(',')) {
+    const t = token.trim().toLowerCase();
+    if (t !== '' && t !== 'close' && t !== 'keep-alive') listed.add(t);
+  }
+  if (listed.size === 0) return;
+  let w = 0;
+  for (let r = 0; r < headers.length; r += 2) {
+    if (listed.has(headers[r]!)) continue;
+    headers[w++] = headers[r]!;
+    headers[w++] = headers[r + 1]!;
+  }
+  headers.length = w;
+}
+
+/** Response headers from undici (lower-case names) minus hop-by-hop and Connection-listed fields. */
+export function filterResponseHeaders(
+  input: Record<string, string | string[] | undefined>,
+): Record<string, string | string[] | number> {
+  const out: Record<string, string | string[] | number> = {};
+  const connection = input['connection'];
+  let listed: Set<string> | undefined;
+  if (connection !== undefined) {
+    for (const token of String(connection).split(',')) {
+      const t = token.trim().toLowerCase();
+      if (t !== '' && t !== 'close' && t !== 'keep-alive') (listed ??= new Set()).add(t);
+    }
+  }
+  for (const name in input) {
+    const value = input[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** A client-sent X-Request-Id is kept only when it is short and plain; anything else is replaced. */
+export function isWellFormedRequestId(id: string): boolean {
+  if (id.length === 0 || id.length > 128) return false;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || c === 95 || c === 46 || c === 58;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/** Host header → lower-case host name without port (`[::1]:80` → `[::1]`). */
+export function hostName(host: string): string {
+  let h = host;
+  if (h.charCodeAt(0) === 91) {
+    const end = h.indexOf(']');
+    h = end === -1 ? h : h.slice(0, end + 1);
+  } else {
+    const colon = h.indexOf(':');
+    if (colon !== -1) h = h.slice(0, colon);
+  }
+  return h.toLowerCase();
+}

@@ -1,0 +1,212 @@
+/**
+ * Compile a validated Config into an immutable Snapshot: the sorted route table, each route holding
+ * its upstream, its URL rewriter and its ordered policy hooks. Serving never looks config up again;
+ * a reload compiles a new Snapshot and swaps one reference.
+ */
+import type { Config, RouteConfig } from '../config/schema.js';
+import type { GatewayServices, RequestObserver, RouteHooks } from '../pipeline/policy.js';
+import { PHASES } from '../pipeline/policy.js';
+import { POLICIES } from '../policies/index.js';
+import { createUpstream, type PoolSet, type Upstream } from '../upstream/upstream.js';
+import { parseDuration, parseSize } from '../util/units.js';
+import { compileTrustedProxies, type TrustedProxies } from '../util/ip.js';
+import { compareSpecificity, type RouteMatcher } from './match.js';
+import { compilePathPattern, type PathPattern } from './pattern.js';
+
+export interface CompiledRoute {
+  readonly name: string;
+  /** Position in the config file. */
+  readonly index: number;
+  readonly config: RouteConfig;
+  readonly matcher: RouteMatcher;
+  readonly upstream: Upstream;
+  /** Build the upstream path (without the target's base path) from the normalised request path. */
+  readonly rewrite: (path: string, params: readonly string[]) => string;
+  readonly preserveHost: boolean;
+  /** Bytes; Infinity when unlimited. */
+  readonly maxBodySize: number;
+  /** Response-head timeout for this route, ms. */
+  readonly responseTimeout: number;
+  readonly requestHooks: readonly RouteHooks[];
+  readonly responseHooks: readonly RouteHooks[];
+  readonly logHooks: readonly RouteHooks[];
+  /** Names of the policies on this route, in order (for /routes and validate). */
+  readonly policies: readonly string[];
+}
+
+export interface Snapshot {
+  readonly config: Config;
+  readonly routes: readonly CompiledRoute[];
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly trustedProxies: TrustedProxies;
+  /** Lower-case header names removed from every client request (e.g. JWT claim headers). */
+  readonly strippedRequestHeaders: ReadonlySet<string>;
+  /** Per-policy shared state from setup(), by policy name. */
+  readonly policyState: ReadonlyMap<string, unknown>;
+  readonly observers: readonly RequestObserver[];
+  readonly maxBodySize: number;
+  readonly warnings: readonly string[];
+}
+
+function compileMatcher(route: RouteConfig): RouteMatcher {
+  const { path, pathPrefix, methods, hosts, headers } = route.match;
+  let kind: RouteMatcher['kind'] = 'prefix';
+  let pattern: PathPattern | undefined;
+  if (path !== undefined) {
+    const p = compilePathPattern(path);
+    if (typeof p === 'string') throw new Error(`route ${route.name}: ${p}`); // validate() already rejected this
+    if (p.params.length > 0) {
+      kind = 'pattern';
+      pattern = p;
+    } else kind = 'exact';
+  }
+  const prefix = pathPrefix !== undefined ? pathPrefix.replace(/\/+$/, '') : '';
+  const exact = hosts?.filter((h) => !h.startsWith('*.')).map((h) => h.toLowerCase());
+  const wild = hosts?.filter((h) => h.startsWith('*.')).map((h) => h.slice(1).toLowerCase());
+  return {
+    kind,
+    path: path ?? '',
+    pattern,
+    prefix,
+    methods: methods ? new Set(methods) : undefined,
+    exactHosts: exact && exact.length > 0 ? new Set(exact) : undefined,
+    wildcardHosts: wild && wild.length > 0 ? wild : undefined,
+    headers: headers ? Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v] as const) : undefined,
+  };
+}
+
+/** The pure URL rule: strip the prefix, or substitute into the rewrite template, or pass through. */
+export function compileRewrite(route: RouteConfig, matcher: RouteMatcher): CompiledRoute['rewrite'] {
+  const { rewrite, stripPrefix } = route;
+  if (matcher.kind === 'prefix' && (stripPrefix || rewrite !== undefined)) {
+    const cut = matcher.prefix.length;
+    const base = rewrite !== undefined ? rewrite.replace(/\/+$/, '') : '';
+    return (path) => {
+      const rest = path.slice(cut);
+      const out = base + rest;
+      return out === '' ? '/' : out.charCodeAt(0) === 47 ? out : '/' + out;
+    };
+  }
+  if (rewrite !== undefined) {
+    const names = matcher.pattern?.params ?? [];
+    const parts = rewrite.split(/(:[A-Za-z_][A-Za-z0-9_]*)/);
+    return (_path, params) => {
+      let out = '';
+      for (const part of parts) {
+        const at = part.startsWith(':') ? names.indexOf(part.slice(1)) : -1;
+        out += at >= 0 ? (params[at] ?? '') : part;
+      }
+      return out;
+    };
+  }
+  return (path) => path;
+}
+
+/** Two routes that match exactly the same requests: the later one can never win. */
+function tieWarnings(routes: readonly CompiledRoute[]): string[] {
+  const warnings: string[] = [];
+  const key = (m: RouteMatcher) =>
+    JSON.stringify([m.kind, m.path, m.prefix, [...(m.exactHosts ?? [])].sort(), m.wildcardHosts, m.headers]);
+  for (let i = 0; i < routes.length; i++) {
+    for (let j = i + 1; j < routes.length; j++) {
+      const a = routes[i]!.matcher;
+      const b = routes[j]!.matcher;
+      if (compareSpecificity(a, b) !== 0 || key(a) !== key(b)) continue;
+      const overlap = !a.methods || !b.methods || [...a.methods].some((m) => b.methods!.has(m));
+      if (!overlap) continue;
+      const [first, second] = routes[i]!.index < routes[j]!.index ? [routes[i]!, routes[j]!] : [routes[j]!, routes[i]!];
+      warnings.push(
+        `routes[${second.index}] (${second.name}): matches the same requests as routes[${first.index}] (${first.name}), which is declared first and wins`,
+      );
+    }
+  }
+  return warnings;
+}
+
+export interface CompileOptions {
+  services: GatewayServices;
+  pools: PoolSet;
+  previousState?: ReadonlyMap<string, unknown>;
+  observers?: readonly RequestObserver[];
+}
+
+/** Merge `defaults` under the route: a field the route sets wins whole (no deep merge of policy config). */
+function withDefaults(route: RouteConfig, defaults: Config['defaults']): RouteConfig {
+  const merged: Record<string, unknown> = { ...defaults };
+  for (const [k, v] of Object.entries(route)) if (v !== undefined) merged[k] = v;
+  return merged as RouteConfig;
+}
+
+export async function compileSnapshot(config: Config, warnings: readonly string[], opts: CompileOptions): Promise<Snapshot> {
+  const upstreams = new Map<string, Upstream>();
+  for (const [name, cfg] of Object.entries(config.upstreams)) upstreams.set(name, createUpstream(name, cfg, opts.pools));
+
+  const policies = [...POLICIES].sort((a, b) => PHASES.indexOf(a.phase) - PHASES.indexOf(b.phase) || a.order - b.order);
+  const policyState = new Map<string, unknown>();
+  const stripped = new Set<string>();
+  for (const policy of policies) {
+    const shared = policy.setup ? await policy.setup(config, opts.services, opts.previousState?.get(policy.name)) : undefined;
+    policyState.set(policy.name, shared);
+    for (const h of policy.strippedRequestHeaders?.(shared) ?? []) stripped.add(h.toLowerCase());
+  }
+
+  const serverMax = parseSize(config.server.maxBodySize)!;
+  const routes: CompiledRoute[] = config.routes.map((raw, index) => {
+    const route = withDefaults(raw, config.defaults);
+    const matcher = compileMatcher(route);
+    const upstream = upstreams.get(route.upstream)!;
+    const hooks: RouteHooks[] = [];
+    for (const policy of policies) {
+      const h = policy.create(route, config, policyState.get(policy.name));
+      if (h) hooks.push(h);
+    }
+    const max = route.maxBodySize !== undefined ? parseSize(route.maxBodySize)! : serverMax;
+    return {
+      name: route.name,
+      index,
+      config: route,
+      matcher,
+      upstream,
+      rewrite: compileRewrite(route, matcher),
+      preserveHost: route.preserveHost,
+      maxBodySize: max === 0 ? Infinity : max,
+      responseTimeout: route.timeouts?.response !== undefined ? parseDuration(route.timeouts.response)! : upstream.responseTimeout,
+      requestHooks: hooks.filter((h) => h.onRequest),
+      responseHooks: hooks.filter((h) => h.onResponse),
+      logHooks: hooks.filter((h) => h.onLog),
+      policies: hooks.map((h) => h.policy),
+    };
+  });
+  // Stable sort: real ties keep declaration order.
+  routes.sort((a, b) => compareSpecificity(a.matcher, b.matcher) || a.index - b.index);
+
+  return {
+    config,
+    routes,
+    upstreams,
+    trustedProxies: compileTrustedProxies(config.server.trustedProxies),
+    strippedRequestHeaders: stripped,
+    policyState,
+    observers: opts.observers ?? [],
+    maxBodySize: serverMax === 0 ? Infinity : serverMax,
+    warnings: [...warnings, ...tieWarnings(routes)],
+  };
+}
+
+/** The compiled table as plain data, for `/routes` and `gateway validate`. */
+export function describeRoutes(snapshot: Snapshot): unknown[] {
+  return snapshot.routes.map((r) => ({
+    name: r.name,
+    match: {
+      ...(r.matcher.kind === 'prefix' ? { pathPrefix: r.config.match.pathPrefix } : { path: r.matcher.path }),
+      methods: r.matcher.methods ? [...r.matcher.methods] : 'any',
+      hosts: r.config.match.hosts ?? 'any',
+      ...(r.matcher.headers ? { headers: Object.fromEntries(r.matcher.headers) } : {}),
+    },
+    upstream: r.upstream.name,
+    targets: r.upstream.targets.map((t) => t.origin + t.basePath),
+    rewrite: r.config.rewrite ?? (r.config.stripPrefix ? 'strip prefix' : 'none'),
+    maxBodySize: Number.isFinite(r.maxBodySize) ? r.maxBodySize : 'unlimited',
+    policies: r.policies,
+  }));
+}

@@ -1,0 +1,166 @@
+/**
+ * The request entry: read the current snapshot once, check the raw request, normalise and match,
+ * run the route's policies, forward. Every refusal is a problem+json reply with a stable code.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { GatewayError } from '../errors.js';
+import { runLogHooks, runRequestHooks } from '../pipeline/chain.js';
+import { RequestContext } from '../pipeline/context.js';
+import type { CompiledRoute, Snapshot } from '../router/compile.js';
+import { matchRoute } from '../router/match.js';
+import { normaliseTarget } from '../router/normalise.js';
+import { forward, type UpstreamEvents } from '../proxy/forward.js';
+import { hostName, isWellFormedRequestId, scanRequestHeaders } from '../proxy/headers.js';
+import { canonicalIp, type TrustedProxies } from '../util/ip.js';
+import { replyError } from './respond.js';
+
+export interface HandlerHost extends UpstreamEvents {
+  /** The snapshot in force; read once per request. */
+  readonly snapshot: Snapshot;
+  readonly logger: Logger;
+  readonly draining: boolean;
+  requestStarted(): void;
+  requestFinished(): void;
+}
+
+const CTX = Symbol('gateway.ctx');
+type WithCtx = ServerResponse & { [CTX]?: RequestContext; [SNAP]?: Snapshot; [HOST]?: HandlerHost };
+const SNAP = Symbol('gateway.snapshot');
+const HOST = Symbol('gateway.host');
+
+/** The client address: the peer, or — only when the peer is a trusted proxy — the right-most untrusted X-Forwarded-For entry. */
+export function clientAddress(peer: string, forwardedFor: string | undefined, trusted: TrustedProxies): string {
+  if (forwardedFor === undefined || !trusted.has(peer)) return peer;
+  const hops = forwardedFor.split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = canonicalIp(hops[i]!.trim());
+    if (hop !== '' && !trusted.has(hop)) return hop;
+  }
+  return canonicalIp(hops[0]!.trim()) || peer;
+}
+
+function sameAuthority(a: string, b: string): boolean {
+  const strip = (x: string) => (x.endsWith(':80') ? x.slice(0, -3) : x.endsWith(':443') ? x.slice(0, -4) : x);
+  return strip(a.toLowerCase()) === strip(b.toLowerCase());
+}
+
+/** Runs once per request when the response is done or the connection closed first. */
+function onResponseClose(this: WithCtx): void {
+  const ctx = this[CTX]!;
+  if (ctx.done) return;
+  ctx.done = true;
+  if (!this.writableFinished) {
+    ctx.proxy?.abort();
+    if (ctx.status === 0 || !this.headersSent) ctx.status = 499; // nginx's "client closed request"
+  }
+  const snapshot = this[SNAP]!;
+  const route = ctx.route;
+  if (route !== undefined && route.logHooks.length > 0) runLogHooks(route.logHooks, ctx);
+  for (const observer of snapshot.observers) {
+    try {
+      observer.onDone(ctx);
+    } catch (err) {
+      ctx.log.error({ event: 'observer.error', err }, 'request observer failed');
+    }
+  }
+  this[HOST]!.requestFinished();
+}
+
+export function createHandler(host: HandlerHost): (req: IncomingMessage, res: ServerResponse, expectContinue?: boolean) => void {
+  function proceed(ctx: RequestContext, reply: GatewayError | undefined): void {
+    if (reply !== undefined) {
+      replyError(ctx, reply);
+      return;
+    }
+    forward(ctx, ctx.route!, ctx.upstreamHeaders!, host);
+  }
+
+  return function handle(req: IncomingMessage, res: ServerResponse, expectContinue = false): void {
+    const snapshot = host.snapshot;
+    const ctx = new RequestContext(req, res, host.logger);
+    const r = res as WithCtx;
+    r[CTX] = ctx;
+    r[SNAP] = snapshot;
+    r[HOST] = host;
+    host.requestStarted();
+    res.once('close', onResponseClose);
+    try {
+      handleRequest(ctx, snapshot, expectContinue);
+    } catch (err) {
+      ctx.log.error({ event: 'request.error', err }, 'request handling failed');
+      replyError(ctx, err instanceof GatewayError ? err : new GatewayError('GW_ERR_INTERNAL'));
+    }
+  };
+
+  function handleRequest(ctx: RequestContext, snapshot: Snapshot, expectContinue: boolean): void {
+    const req = ctx.req;
+    ctx.expectContinue = expectContinue;
+    const peer = canonicalIp(req.socket.remoteAddress ?? '');
+    const trusted = snapshot.trustedProxies.has(peer);
+    ctx.peerIp = peer;
+    ctx.peerTrusted = trusted;
+
+    // The route decides preserveHost, but it is not known yet: keep Host out now, add it back later.
+    const scan = scanRequestHeaders(req.rawHeaders, snapshot.strippedRequestHeaders, false);
+    ctx.requestId = scan.requestId !== undefined && isWellFormedRequestId(scan.requestId) ? scan.requestId : randomUUID();
+    ctx.clientIp = trusted ? clientAddress(peer, scan.forwardedFor, snapshot.trustedProxies) : peer;
+
+    // While draining, requests already on open connections are served, then those connections close.
+    if (host.draining) ctx.res.shouldKeepAlive = false;
+    if (scan.duplicate !== undefined) {
+      return replyError(ctx, new GatewayError('GW_ERR_HEADER_DUPLICATE', `More than one ${scan.duplicate} header.`));
+    }
+    const target = normaliseTarget(req.url ?? '/');
+    if (typeof target === 'string') return replyError(ctx, new GatewayError(target));
+    ctx.path = target.path;
+    ctx.query = target.query;
+    if (target.authority !== undefined && scan.host !== undefined && !sameAuthority(target.authority, scan.host)) {
+      return replyError(ctx, new GatewayError('GW_ERR_HOST_MISMATCH'));
+    }
+    ctx.host = hostName(target.authority ?? scan.host ?? '');
+
+    const found = matchRoute(snapshot.routes, ctx.method, ctx.host, ctx.path, req);
+    if (found === undefined) return replyError(ctx, new GatewayError('GW_ERR_ROUTE_NOT_FOUND', `No route for ${ctx.method} ${ctx.path}.`));
+    if (found.route === undefined) {
+      return replyError(
+        ctx,
+        new GatewayError('GW_ERR_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here; allowed: ${found.allow.join(', ')}.`, { allow: found.allow.join(', ') }),
+      );
+    }
+    const route: CompiledRoute = found.route;
+    ctx.route = route;
+    ctx.params = found.params;
+
+    if (scan.contentLength !== undefined) {
+      ctx.contentLength = Number(scan.contentLength);
+      ctx.hasBody = ctx.contentLength > 0;
+    } else ctx.hasBody = scan.chunked;
+    if (ctx.contentLength > route.maxBodySize) {
+      return replyError(ctx, new GatewayError('GW_ERR_BODY_TOO_LARGE', `The body is ${ctx.contentLength} bytes; this route accepts at most ${route.maxBodySize}.`));
+    }
+
+    const headers = scan.headers;
+    if (route.preserveHost && scan.host !== undefined) headers.push('host', scan.host);
+    const proto = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+    if (trusted) {
+      headers.push(
+        'x-forwarded-for', scan.forwardedFor !== undefined ? `${scan.forwardedFor}, ${peer}` : peer,
+        'x-forwarded-proto', scan.forwardedProto ?? proto,
+      );
+      const fwdHost = scan.forwardedHost ?? scan.host;
+      if (fwdHost !== undefined) headers.push('x-forwarded-host', fwdHost);
+      if (scan.forwarded !== undefined) headers.push('forwarded', scan.forwarded);
+    } else {
+      headers.push('x-forwarded-for', peer, 'x-forwarded-proto', proto);
+      if (scan.host !== undefined) headers.push('x-forwarded-host', scan.host);
+    }
+    headers.push('x-real-ip', ctx.clientIp, 'x-request-id', ctx.requestId);
+    ctx.upstreamHeaders = headers;
+
+    if (route.requestHooks.length === 0) forward(ctx, route, headers, host);
+    else runRequestHooks(route.requestHooks, ctx, proceed);
+  }
+}

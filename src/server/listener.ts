@@ -1,0 +1,64 @@
+/** The proxy listener: Node http server with timeouts and limits from config, and clean answers to unparsable requests. */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { ServerConfig } from '../config/schema.js';
+import { parseDuration, parseSize } from '../util/units.js';
+import { PROBLEM_TYPE_BASE } from './respond.js';
+
+type Handle = (req: IncomingMessage, res: ServerResponse, expectContinue?: boolean) => void;
+
+function rawProblem(status: number, reason: string, code: string, detail: string): string {
+  const body = JSON.stringify({ type: PROBLEM_TYPE_BASE + code, title: reason, status, detail, code });
+  return (
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `Connection: close\r\n\r\n${body}`
+  );
+}
+
+export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Logger): http.Server {
+  const server = http.createServer(
+    {
+      maxHeaderSize: parseSize(cfg.maxHeaderSize)!,
+      requestTimeout: parseDuration(cfg.requestTimeout)!,
+      headersTimeout: parseDuration(cfg.headersTimeout)!,
+      keepAliveTimeout: parseDuration(cfg.keepAliveTimeout)!,
+      requireHostHeader: true,
+      // Node must not merge or drop duplicate headers silently: handle.ts reads rawHeaders itself.
+      joinDuplicateHeaders: false,
+    },
+    handle,
+  );
+  // Expect: 100-continue is answered only once the route's policies accepted the request,
+  // so a refused upload (401, 413, 429) is never sent at all.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    logger.debug({ event: 'client.error', code: err.code, reason: err.message }, 'unparsable request');
+    socket.end(
+      tooLarge
+        ? rawProblem(431, 'Request Header Fields Too Large', 'GW_ERR_BAD_REQUEST', 'The request head is too large.')
+        : timeout
+          ? rawProblem(408, 'Request Timeout', 'GW_ERR_BAD_REQUEST', 'The request was not received in time.')
+          : rawProblem(400, 'Bad Request', 'GW_ERR_BAD_REQUEST', 'The request could not be parsed.'),
+    );
+  });
+  return server;
+}
+
+export function listen(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
+    });
+  });
+}
