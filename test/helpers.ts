@@ -1,0 +1,166 @@
+/**
+ * Test helpers: a gateway from a YAML string on port 0, the demo backend on port 0, captured log
+ * lines, raw socket requests and Redis discovery. Everything talks over real sockets.
+ */
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { parseConfig } from '../src/config/load.js';
+import { Gateway } from '../src/gateway.js';
+import { startDemoBackend, type DemoBackend } from '../src/demo-backend.js';
+
+export { startDemoBackend, type DemoBackend };
+
+export interface TestGateway {
+  gateway: Gateway;
+  url: string;
+  adminUrl: string;
+  port: number;
+  /** Every log line written so far, parsed. */
+  logs: Array<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+/**
+ * Start a gateway from YAML. `${VAR}` substitutions read `env` over process.env. The proxy and admin
+ * ports are always ephemeral (0), whatever the YAML says.
+ */
+export async function startGateway(yaml: string, env: Record<string, string | undefined> = {}): Promise<TestGateway> {
+  const { config, warnings } = parseConfig(yaml, { ...process.env, ...env });
+  const patched = structuredClone(config) as typeof config & { server: { port: number }; admin: { port: number } };
+  patched.server.port = 0;
+  patched.admin.port = 0;
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      cb();
+    },
+  });
+  const logger = pino({ level: config.logging.level === 'info' ? 'debug' : config.logging.level, base: null }, sink);
+  const gateway = await Gateway.create({ config: patched, warnings, logger, env: { ...process.env, ...env } });
+  const { port, adminPort } = await gateway.start();
+  return {
+    gateway,
+    url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    port,
+    logs,
+    close: () => gateway.close(1000),
+  };
+}
+
+/** The usual pair: demo backend + a gateway with one `api` route (pathPrefix /) to it, plus YAML extras. */
+export function basicConfig(backendUrl: string, routeExtra = '', top = ''): string {
+  return `
+${top}
+upstreams:
+  backend:
+    targets: [{ url: ${backendUrl} }]
+routes:
+  - name: api
+    match: { pathPrefix: / }
+    upstream: backend
+${routeExtra}
+`;
+}
+
+export interface RawResponse {
+  status: number;
+  head: string;
+  headers: Record<string, string>;
+  body: string;
+  raw: string;
+}
+
+/** Send bytes exactly as given over a fresh TCP connection; resolves with the parsed first response. */
+export function rawRequest(port: number, data: string | Buffer, timeoutMs = 3000): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      finish();
+    }, timeoutMs);
+    const finish = () => {
+      clearTimeout(timer);
+      const raw = Buffer.concat(chunks).toString('latin1');
+      const split = raw.indexOf('\r\n\r\n');
+      const head = split === -1 ? raw : raw.slice(0, split);
+      const lines = head.split('\r\n');
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1] ?? 0);
+      const headers: Record<string, string> = {};
+      for (const line of lines.slice(1)) {
+        const i = line.indexOf(':');
+        if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+      }
+      let body = split === -1 ? '' : raw.slice(split + 4);
+      const len = headers['content-length'];
+      if (len !== undefined) body = body.slice(0, Number(len));
+      resolve({ status, head, headers, body, raw });
+    };
+    socket.on('data', (d: Buffer) => {
+      chunks.push(d);
+      // Stop at the end of a complete content-length response so keep-alive does not make us wait.
+      const raw = Buffer.concat(chunks).toString('latin1');
+      const split = raw.indexOf('\r\n\r\n');
+      const m = /\r\ncontent-length:\s*(\d+)/i.exec(raw.slice(0, split === -1 ? raw.length : split));
+      if (split !== -1 && m && raw.length - split - 4 >= Number(m[1])) {
+        socket.destroy();
+        finish();
+      }
+    });
+    socket.on('end', () => {
+      socket.destroy();
+      finish();
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      if (chunks.length > 0) finish();
+      else reject(err);
+    });
+    socket.write(data);
+  });
+}
+
+export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+/**
+ * Whether a Redis answers at REDIS_URL. Tests that need Redis call this and skip with a printed
+ * reason when it does not — except under CI (CI=true), where a missing Redis must fail the run.
+ */
+export async function redisAvailable(url = REDIS_URL): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  const ok = await new Promise<boolean>((resolve) => {
+    const s = net.connect(Number(port || 6379), hostname || '127.0.0.1');
+    const t = setTimeout(() => {
+      s.destroy();
+      resolve(false);
+    }, 1000);
+    s.on('connect', () => s.write('PING\r\n'));
+    s.on('data', (d: Buffer) => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(d.toString().startsWith('+PONG'));
+    });
+    s.on('error', () => {
+      clearTimeout(t);
+      resolve(false);
+    });
+  });
+  if (!ok && process.env['CI'] === 'true') throw new Error(`CI=true but no Redis answers at ${url}`);
+  if (!ok) console.log(`# skipping Redis tests: no Redis answers at ${url} (set REDIS_URL)`);
+  return ok;
+}
+
+/** Wait until `check` is true, polling; fails after `ms`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, ms = 3000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
