@@ -9,7 +9,7 @@ import type { Config } from './config/schema.js';
 import { createLogger, type LoggerOptions } from './logger.js';
 import { createAdminServer } from './admin/admin.js';
 import type { RequestContext } from './pipeline/context.js';
-import type { GatewayServices, RequestObserver } from './pipeline/policy.js';
+import { NO_METRICS, type GatewayMetrics, type GatewayServices, type RequestObserver } from './pipeline/policy.js';
 import { POLICIES } from './policies/index.js';
 import type { UpstreamErrorKind } from './proxy/errors.js';
 import { compileSnapshot, type Snapshot } from './router/compile.js';
@@ -30,13 +30,18 @@ export interface GatewayOptions extends LoggerOptions {
 /** Extension points for gateway-wide features (metrics, access log): built per gateway. */
 export interface GatewayExtension {
   observers?: readonly RequestObserver[];
+  /** Instruments policies report to (the metrics module provides them). */
+  metrics?: GatewayMetrics;
   metricsHandler?: (req: IncomingMessage, res: ServerResponse) => void;
   onUpstreamError?(ctx: RequestContext, target: Target, kind: UpstreamErrorKind, err: Error): void;
   close?(): void | Promise<void>;
 }
 
 /** Builds the gateway-wide extensions (issue-owned modules plug in here). */
-export type ExtensionFactory = (config: Config, services: GatewayServices) => GatewayExtension | Promise<GatewayExtension>;
+export type ExtensionFactory = (
+  config: Config,
+  base: Pick<GatewayServices, 'logger' | 'env'>,
+) => GatewayExtension | Promise<GatewayExtension>;
 
 export const EXTENSIONS: readonly ExtensionFactory[] = [];
 
@@ -69,9 +74,10 @@ export class Gateway implements HandlerHost {
   /** Compile a validated config into a gateway that is ready to start(). */
   static async create(opts: GatewayOptions): Promise<Gateway> {
     const logger = opts.logger ?? createLogger(opts.config.logging, opts);
-    const services: GatewayServices = { logger, metrics: undefined, env: opts.env ?? process.env };
+    const env = opts.env ?? process.env;
     const extensions: GatewayExtension[] = [];
-    for (const make of EXTENSIONS) extensions.push(await make(opts.config, services));
+    for (const make of EXTENSIONS) extensions.push(await make(opts.config, { logger, env }));
+    const services: GatewayServices = { logger, metrics: extensions.find((e) => e.metrics)?.metrics ?? NO_METRICS, env };
     const pools = new PoolSet();
     const observers = extensions.flatMap((e) => e.observers ?? []);
     const snapshot = await compileSnapshot(opts.config, opts.warnings ?? [], { services, pools, observers });

@@ -2,6 +2,7 @@ import { compileSnapshot, describeRoutes } from '../router/compile.js';
 import { PoolSet } from '../upstream/upstream.js';
 import pino from 'pino';
 import { loadForCli } from './load.js';
+import { NO_METRICS } from '../pipeline/policy.js';
 import type { Command } from './command.js';
 
 export const validateCommand: Command = {
@@ -15,7 +16,7 @@ export const validateCommand: Command = {
     if (!loaded) return 1;
     const pools = new PoolSet();
     const snapshot = await compileSnapshot(loaded.config, loaded.warnings, {
-      services: { logger: pino({ level: 'silent' }), metrics: undefined, env: process.env },
+      services: { logger: pino({ level: 'silent' }), metrics: NO_METRICS, env: process.env },
       pools,
     });
     await pools.closeAll();

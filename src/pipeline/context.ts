@@ -57,7 +57,10 @@ export class RequestContext {
   upstreamEnd = 0;
   bytesIn = 0;
   bytesOut = 0;
+  /** True when a rate limit rejected the request (or would have, in shadow mode: see rateLimitShadow). */
   rateLimited = false;
+  /** Why authentication failed (missing, expired, invalid_signature, insufficient_scope …), for logs and metrics. */
+  authFailure: string | undefined = undefined;
   /** Content-Length sent by the client, -1 when absent (chunked or no body). */
   contentLength = -1;
   hasBody = false;
@@ -87,6 +90,19 @@ export class RequestContext {
 
   addUpstreamHeader(name: string, value: string): void {
     (this.upstreamHeaders ??= []).push(name, value);
+  }
+
+  /** Remove every upstream header of this (lower-case) name, e.g. Authorization with stripAuthorization. */
+  removeUpstreamHeader(name: string): void {
+    const list = this.upstreamHeaders;
+    if (list === undefined) return;
+    let w = 0;
+    for (let r = 0; r < list.length; r += 2) {
+      if (list[r] === name) continue;
+      list[w++] = list[r]!;
+      list[w++] = list[r + 1]!;
+    }
+    list.length = w;
   }
 
   setResponseHeader(name: string, value: string): void {

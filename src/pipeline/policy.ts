@@ -25,11 +25,23 @@ export interface RouteHooks {
   onLog?(ctx: RequestContext): void;
 }
 
+/**
+ * Events policies report that are not visible on the request context (which observers read anyway).
+ * The metrics module implements it; the default does nothing.
+ */
+export interface GatewayMetrics {
+  /** The rate-limit store failed or timed out (the request was decided by onStoreError). */
+  rateLimitStoreError(): void;
+  /** A JWKS fetch failed (the last good key set keeps serving). */
+  jwksFetchError(issuer: string): void;
+}
+
+export const NO_METRICS: GatewayMetrics = { rateLimitStoreError() {}, jwksFetchError() {} };
+
 /** What the Gateway lends policies: nothing here is module-level. */
 export interface GatewayServices {
   readonly logger: Logger;
-  /** Per-gateway registry and instruments; typed loosely here so the core does not depend on the metrics policy. */
-  readonly metrics: unknown;
+  readonly metrics: GatewayMetrics;
   /** The environment config was read with (for policies that resolve files or secrets). */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
