@@ -61,12 +61,12 @@ export const UpstreamSchema = Strict({
 
 export const MatchSchema = Strict(
   {
-    path: Type.Optional(Type.String({ pattern: '^/', description: 'Exact path, or a pattern with parameters: /users/:id.' })),
-    pathPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Segment-aware prefix: /api matches /api and /api/x, not /apix.' })),
+    path: Type.Optional(Type.String({ pattern: '^/', hint: 'a path starting with "/"', description: 'Exact path, or a pattern with parameters: /users/:id.' })),
+    pathPrefix: Type.Optional(Type.String({ pattern: '^/', hint: 'a path starting with "/"', description: 'Segment-aware prefix: /api matches /api and /api/x, not /apix.' })),
     methods: Type.Optional(Type.Array(Type.Union(HTTP_METHODS.map((m) => Type.Literal(m))), { minItems: 1, description: 'Allowed methods (all when absent).' })),
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Host names; *.example.com matches one or more labels below example.com.' })),
     headers: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), Type.String(), {
+      Type.Record(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', hint: 'a header name' }), Type.String(), {
         description: 'Header values that must all match exactly; "*" only requires presence.',
       }),
     ),
@@ -75,11 +75,11 @@ export const MatchSchema = Strict(
 );
 
 export const RouteSchema = Strict({
-  name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Unique route name: used in logs, metrics and /routes.' }),
+  name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', hint: 'a name of letters, digits, "_", "." or "-"', description: 'Unique route name: used in logs, metrics and /routes.' }),
   match: MatchSchema,
   upstream: Type.String({ description: 'Name of an entry in upstreams.' }),
   stripPrefix: Type.Boolean({ default: false, description: 'Remove the matched pathPrefix before forwarding.' }),
-  rewrite: Type.Optional(Type.String({ pattern: '^/', description: 'Replace the matched path (or prefix) with this; :params of the match may be used.' })),
+  rewrite: Type.Optional(Type.String({ pattern: '^/', hint: 'a path starting with "/"', description: 'Replace the matched path (or prefix) with this; :params of the match may be used.' })),
   preserveHost: Type.Boolean({ default: false, description: "Send the client's Host upstream instead of the target's." }),
   maxBodySize: Type.Optional(Size('Request body limit for this route (overrides server.maxBodySize).')),
   timeouts: Type.Optional(Strict({ response: Type.Optional(Duration('Response-head timeout for this route (overrides the upstream).')) })),
@@ -105,7 +105,7 @@ export const ConfigSchema = Strict(
     server: ServerSchema,
     admin: AdminSchema,
     logging: LoggingSchema,
-    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), UpstreamSchema, { description: 'Named groups of backend targets.' }),
+    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$', hint: 'a name of letters, digits, "_", "." or "-"' }), UpstreamSchema, { description: 'Named groups of backend targets.' }),
     routes: Type.Array(RouteSchema, { description: 'The route table. Most specific match wins (see README).' }),
     defaults: DefaultsSchema,
     ...policyGlobalFields,

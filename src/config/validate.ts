@@ -58,15 +58,16 @@ function message(e: ValueError, root: unknown): string {
     case ValueErrorType.StringFormat:
       return `${path}: expected ${describe(e.schema)}, got ${shown(e.value)}`;
     case ValueErrorType.StringPattern:
-      return `${path}: ${e.schema.description ? `expected ${e.schema.description.replace(/\.$/, '').toLowerCase()}` : `must match ${e.schema.pattern}`}, got ${shown(e.value)}`;
+      return `${path}: expected ${typeof e.schema['hint'] === 'string' ? e.schema['hint'] : `text matching ${e.schema.pattern}`}, got ${shown(e.value)}`;
     case ValueErrorType.Union:
       return `${path}: expected ${describe(e.schema)}, got ${shown(e.value)}`;
     case ValueErrorType.ArrayMinItems:
       return `${path}: must have at least ${e.schema.minItems} item${e.schema.minItems === 1 ? '' : 's'}`;
     case ValueErrorType.NumberMinimum:
-    case ValueErrorType.IntegerMinimum ?? -1:
+    case ValueErrorType.IntegerMinimum:
       return `${path}: must be at least ${e.schema.minimum}, got ${shown(e.value)}`;
     case ValueErrorType.NumberMaximum:
+    case ValueErrorType.IntegerMaximum:
       return `${path}: must be at most ${e.schema.maximum}, got ${shown(e.value)}`;
     default:
       if (e.value === undefined) return `${path}: required`;
