@@ -56,6 +56,17 @@ export const UpstreamSchema = Strict({
     { default: {} },
   ),
   connections: Type.Integer({ minimum: 1, maximum: 100_000, default: 128, description: 'Most open connections per target.' }),
+  outlierDetection: Strict(
+    {
+      consecutiveFailures: Type.Integer({
+        minimum: 0,
+        default: 5,
+        description: 'Connection failures (refused, timed out) in a row before a target is taken out of rotation; 0 disables.',
+      }),
+      ejectionTime: Duration('How long an ejected target stays out before it is tried again.', '10s'),
+    },
+    { default: {}, description: 'Passive health: take targets that stop answering out of rotation.' },
+  ),
   keepAlive: Duration('How long an idle upstream connection is kept for reuse.', '60s'),
 });
 

@@ -74,6 +74,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     const route = ctx.route!;
     if (route.responseHooks.length > 0) runResponseHooks(route.responseHooks, ctx, headers);
     ctx.status = statusCode;
+    this.target.failures = 0;
     const res = ctx.res;
     if (res.destroyed) return;
     res.writeHead(statusCode, headers);
