@@ -155,10 +155,22 @@ export function validateConfig(input: unknown): ValidationResult {
     seen.add(e.path);
     p.list.push(message(e, copy));
   }
-  if (p.list.length > 0) throw new ConfigError(p.list);
   const config = copy as Config;
-  checkSemantics(config, p);
-  for (const policy of POLICIES) policy.validate?.(config, p);
+  const structural = p.list.length;
+  const semantic = problems();
+  try {
+    // Report cross-field problems too, even when the shape is off somewhere else; a check that trips
+    // over a malformed part of the tree just stops (that part was already reported).
+    checkSemantics(config, semantic);
+    for (const policy of POLICIES) policy.validate?.(config, semantic);
+  } catch (err) {
+    if (structural === 0) throw err;
+  }
+  for (const line of semantic.list) {
+    const path = line.slice(0, line.indexOf(':'));
+    if (!p.list.some((known) => known.startsWith(`${path}:`) || known.startsWith(`${path}.`) || known.startsWith(`${path}[`))) p.list.push(line);
+  }
+  p.warnings.push(...semantic.warnings);
   if (p.list.length > 0) throw new ConfigError(p.list);
   return { config: deepFreeze(config), warnings: p.warnings };
 }
