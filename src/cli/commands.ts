@@ -4,6 +4,7 @@ import { validateCommand } from './validate.js';
 import { schemaCommand } from './schema.js';
 import { demoBackendCommand } from './demo-backend.js';
 import { demoCommand } from './demo.js';
+import { docsCommand } from './docs.js';
 
 /** Every CLI command, in the order `gateway --help` lists them. */
-export const COMMANDS: readonly Command[] = [startCommand, validateCommand, schemaCommand, demoCommand, demoBackendCommand];
+export const COMMANDS: readonly Command[] = [startCommand, validateCommand, schemaCommand, demoCommand, demoBackendCommand, docsCommand];

@@ -17,7 +17,7 @@ export const ServerSchema = Strict(
       default: [],
       description: 'CIDRs of load balancers whose X-Forwarded-For/-Proto/-Host are believed. From any other peer those headers are replaced.',
     }),
-    maxBodySize: Size('Default request body limit for every route (413 above it). Routes may override.', '10mb'),
+    maxBodySize: Size('Default request body limit for every route (413 above it; 0 = no limit). Routes may override.', '10mb'),
     maxHeaderSize: Size('Largest request head accepted (431 above it).', '16kb'),
     keepAliveTimeout: Duration('How long an idle client connection is kept open.', '65s'),
     headersTimeout: Duration('Time allowed for a client to send the request head.', '30s'),
@@ -92,7 +92,7 @@ export const RouteSchema = Strict({
   stripPrefix: Type.Boolean({ default: false, description: 'Remove the matched pathPrefix before forwarding.' }),
   rewrite: Type.Optional(Type.String({ pattern: '^/', hint: 'a path starting with "/"', description: 'Replace the matched path (or prefix) with this; :params of the match may be used.' })),
   preserveHost: Type.Boolean({ default: false, description: "Send the client's Host upstream instead of the target's." }),
-  maxBodySize: Type.Optional(Size('Request body limit for this route (overrides server.maxBodySize).')),
+  maxBodySize: Type.Optional(Size('Request body limit for this route (overrides server.maxBodySize; 0 = no limit).')),
   timeouts: Type.Optional(Strict({ response: Type.Optional(Duration('Response-head timeout for this route (overrides the upstream).')) })),
   ...policyRouteFields,
 });
