@@ -100,6 +100,12 @@ routes:
     assert.equal(backend.count(), before);
   });
 
+  it('refuses CONNECT with a problem+json 405', async () => {
+    const res = await rawRequest(gw.port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    assert.equal(res.status, 405);
+    assert.equal(res.headers['content-type'], 'application/problem+json');
+  });
+
   it('answers an oversized head with 431', async () => {
     const res = await rawRequest(gw.port, `GET /public/x HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     assert.equal(res.status, 431);
