@@ -10,8 +10,8 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { REDIS_URL, redisAvailable, startDemoBackend, startGateway, waitFor, type DemoBackend, type TestGateway } from './helpers.js';
 
-const config = (backendUrl: string, redisUrl: string, prefix: string, limits: string, onStoreError = 'allow') => `
-rateLimit: { store: redis, redis: { url: "${redisUrl}", timeout: 50ms, prefix: "${prefix}" }, onStoreError: ${onStoreError} }
+const config = (backendUrl: string, redisUrl: string, prefix: string, limits: string, onStoreError = 'allow', timeout = '50ms') => `
+rateLimit: { store: redis, redis: { url: "${redisUrl}", timeout: ${timeout}, prefix: "${prefix}" }, onStoreError: ${onStoreError} }
 upstreams: { backend: { targets: [{ url: ${backendUrl} }] } }
 routes:
   - name: api
@@ -72,7 +72,8 @@ describe('rate limiting (redis store)', async () => {
 
   it('two gateway instances sharing one Redis enforce one joint limit, exactly', { skip: !ok }, async () => {
     const prefix = `gwtest:${randomUUID()}:`;
-    const yaml = config(backend.url, REDIS_URL, prefix, '[{ key: route, limit: 10, window: 1m }]');
+    // deny and a generous timeout: a slow store under a loaded test machine must fail loudly, not pass requests.
+    const yaml = config(backend.url, REDIS_URL, prefix, '[{ key: route, limit: 10, window: 1m }]', 'deny', '2s');
     const [a, b] = await Promise.all([startGateway(yaml), startGateway(yaml)]);
     try {
       const before = backend.count();
