@@ -79,7 +79,53 @@ function checkRouteAuth(route: Pick<RouteConfig, 'auth'>, at: string, jwt: JwtCo
   }
 }
 
+function requiresJwt(route: RouteConfig, config: Config): boolean {
+  const auth = route.auth ?? config.defaults.auth;
+  return auth !== undefined && auth !== 'none' && auth.jwt === 'required';
+}
+
+/** The literal path a route's match starts with, for prefix containment. */
+function literalPath(route: RouteConfig): string {
+  const m = route.match;
+  if (m.pathPrefix !== undefined) return m.pathPrefix.replace(/\/+$/, '');
+  const path = m.path ?? '';
+  const param = path.indexOf('/:');
+  return param === -1 ? path : path.slice(0, param);
+}
+
+function within(path: string, prefix: string): boolean {
+  return prefix === '' || path === prefix || path.startsWith(`${prefix}/`);
+}
+
+function overlaps(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  return a === undefined || b === undefined || a.some((x) => b.includes(x));
+}
+
+/**
+ * A more specific route wins over a prefix route, auth and all: `/api/orders/:id/items` without
+ * auth under a protected `/api/orders` prefix is an open door. Warn about every such gap.
+ */
+function checkAuthGaps(config: Config, p: Problems): void {
+  config.routes.forEach((outer, i) => {
+    if (outer.match.pathPrefix === undefined || !requiresJwt(outer, config)) return;
+    const prefix = literalPath(outer);
+    config.routes.forEach((inner, j) => {
+      // An explicit `auth: none` is a deliberate opt-out; only an unstated or optional auth is a gap.
+      if (i === j || inner.auth === 'none' || requiresJwt(inner, config)) return;
+      const path = literalPath(inner);
+      const moreSpecific = inner.match.pathPrefix === undefined || path.length > prefix.length;
+      if (!moreSpecific || !within(path, prefix)) return;
+      if (!overlaps(inner.match.methods, outer.match.methods) || !overlaps(inner.match.hosts, outer.match.hosts)) return;
+      p.warn(
+        `routes[${j}].auth`,
+        `route "${inner.name}" takes requests under "${outer.match.pathPrefix}", where route "${outer.name}" requires a JWT, but does not require one itself`,
+      );
+    });
+  });
+}
+
 export function checkJwtConfig(config: Config, p: Problems): void {
+  checkAuthGaps(config, p);
   const jwt = config.jwt;
   if (jwt !== undefined) {
     const byName = new Map<string, number>();

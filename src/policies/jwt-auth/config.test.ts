@@ -97,3 +97,23 @@ describe('jwt config validation', () => {
     expectProblem(doc(`${issuer('algorithms: [RS256], jwksUri: https://b/j')}\n  forwardClaims: { sub: Authorization }`), /^jwt\.forwardClaims\.sub: "Authorization" is a header/);
   });
 });
+
+describe('auth gaps under a protected prefix', () => {
+  const yaml = `
+jwt: { issuers: [{ name: l, issuer: x, algorithms: [HS256], secret: "${SECRET}", audiences: [a] }] }
+upstreams: { u: { targets: [{ url: http://127.0.0.1:1 }] } }
+routes:
+  - { name: orders, match: { pathPrefix: /api/orders }, upstream: u, auth: { jwt: required } }
+  - { name: items, match: { path: "/api/orders/:id/items" }, upstream: u }
+  - { name: maybe, match: { pathPrefix: /api/orders/maybe }, upstream: u, auth: { jwt: optional } }
+  - { name: public, match: { pathPrefix: /api/orders/public }, upstream: u, auth: none }
+  - { name: other, match: { pathPrefix: /api/ordersx }, upstream: u }
+`;
+  it('warns about a more specific route that does not require the JWT', () => {
+    const { warnings } = parseConfig(yaml, {});
+    const gaps = warnings.filter((w) => w.includes('requires a JWT'));
+    assert.equal(gaps.length, 2, gaps.join('\n'));
+    assert.match(gaps.join('\n'), /routes\[1\]\.auth: route "items"/);
+    assert.match(gaps.join('\n'), /routes\[2\]\.auth: route "maybe"/);
+  });
+});
