@@ -10,9 +10,8 @@ import { createLogger, type LoggerOptions } from './logger.js';
 import { createAdminServer } from './admin/admin.js';
 import type { RequestContext } from './pipeline/context.js';
 import { NO_METRICS, type GatewayMetrics, type GatewayServices, type RequestObserver } from './pipeline/policy.js';
-import { POLICIES } from './policies/index.js';
 import type { UpstreamErrorKind } from './proxy/errors.js';
-import { compileSnapshot, type Snapshot } from './router/compile.js';
+import { compileSnapshot, disposeSnapshot, type Snapshot } from './router/compile.js';
 import { createHandler, type HandlerHost } from './server/handle.js';
 import { createProxyServer, listen } from './server/listener.js';
 import type { Target } from './upstream/upstream.js';
@@ -161,10 +160,7 @@ export class Gateway implements HandlerHost {
       admin.closeAllConnections();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
     }
-    for (const policy of POLICIES) {
-      const state = this.snapshot.policyState.get(policy.name);
-      if (state !== undefined) await policy.dispose?.(state, undefined);
-    }
+    await disposeSnapshot(this.snapshot);
     for (const e of this.extensions) await e.close?.();
     this.logger.info({ event: 'gateway.stopped', abandoned }, 'stopped');
     this.logger.flush();

@@ -1,4 +1,4 @@
-import { compileSnapshot, describeRoutes } from '../router/compile.js';
+import { compileSnapshot, describeRoutes, disposeSnapshot } from '../router/compile.js';
 import { PoolSet } from '../upstream/upstream.js';
 import pino from 'pino';
 import { loadForCli } from './load.js';
@@ -19,6 +19,7 @@ export const validateCommand: Command = {
       services: { logger: pino({ level: 'silent' }), metrics: NO_METRICS, env: process.env },
       pools,
     });
+    await disposeSnapshot(snapshot);
     await pools.closeAll();
     const table = describeRoutes(snapshot) as Array<Record<string, unknown> & { match: Record<string, unknown> }>;
     if (values['json']) {

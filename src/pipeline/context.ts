@@ -57,7 +57,7 @@ export class RequestContext {
   upstreamEnd = 0;
   bytesIn = 0;
   bytesOut = 0;
-  /** True when a rate limit rejected the request (or would have, in shadow mode: see rateLimitShadow). */
+  /** True when an enforced rate limit rejected the request (shadow limits only log). */
   rateLimited = false;
   /** Why authentication failed (missing, expired, invalid_signature, insufficient_scope …), for logs and metrics. */
   authFailure: string | undefined = undefined;

@@ -210,3 +210,11 @@ export function describeRoutes(snapshot: Snapshot): unknown[] {
     policies: r.policies,
   }));
 }
+
+/** Release what compileSnapshot set up for policies (timers, connections). Pools are the PoolSet's. */
+export async function disposeSnapshot(snapshot: Snapshot, next?: Snapshot): Promise<void> {
+  for (const policy of POLICIES) {
+    const state = snapshot.policyState.get(policy.name);
+    if (state !== undefined) await policy.dispose?.(state, next?.policyState.get(policy.name));
+  }
+}
