@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { Gateway } from '../gateway.js';
+import { ConfigError } from '../errors.js';
 import { loadForCli } from './load.js';
 import { str, type Command } from './command.js';
 
@@ -7,7 +8,16 @@ import { str, type Command } from './command.js';
 export async function runGateway(file: string): Promise<number> {
   const loaded = await loadForCli(file);
   if (!loaded) return 1;
-  const gateway = await Gateway.create({ config: loaded.config, warnings: loaded.warnings });
+  let gateway: Gateway;
+  try {
+    gateway = await Gateway.create({ config: loaded.config, warnings: loaded.warnings });
+  } catch (err) {
+    // Problems only found while compiling (an unreadable key file …): same report as validation.
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`${file}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}`);
+    for (const p of err.problems) console.error(`  ${p}`);
+    return 1;
+  }
   try {
     await gateway.start();
   } catch (err) {
