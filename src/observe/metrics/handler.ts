@@ -59,7 +59,9 @@ export function createMetricsHandler(registry: Registry): (req: IncomingMessage,
     const om = wantsOpenMetrics(req.headers.accept);
     const from: { metrics(): Promise<string>; contentType: string } = om ? openMetricsView(registry) : registry;
     from.metrics().then(
-      (body) => {
+      (text) => {
+        // prom-client writes NaN as "Nan" (event loop lag before its first sample); both formats say NaN.
+        const body = text.includes(' Nan\n') ? text.replace(/ Nan$/gm, ' NaN') : text;
         res.writeHead(200, { 'content-type': from.contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
         res.end(body);
       },

@@ -54,7 +54,14 @@ export class GatewayMetricsRecorder implements GatewayMetrics {
 
   constructor(cfg: MetricsConfig) {
     this.bounds = [...cfg.buckets].sort((a, b) => a - b);
-    if (cfg.processMetrics) collectDefaultMetrics({ register: this.registry });
+    if (cfg.processMetrics) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges named *_total break the naming rules (promtool check metrics fails on them); the
+      // per-type gauges nodejs_active_handles{type} … carry the same numbers.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+        this.registry.removeSingleMetric(name);
+      }
+    }
     for (const m of this.instruments()) m.register(this.registry);
   }
 
