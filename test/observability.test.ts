@@ -300,6 +300,27 @@ describe('metrics', () => {
     assert.equal(plain.type, 'text/plain; version=0.0.4; charset=utf-8');
   });
 
+  it('has a dashboard built on these metrics, with the data source as an import input', async () => {
+    const dash = JSON.parse(readFileSync(new URL('../dashboards/grafana.json', import.meta.url), 'utf8')) as {
+      __inputs: Array<{ name: string; pluginId: string }>;
+      panels: Array<{ title: string; datasource: { uid: string }; targets: Array<{ expr: string }> }>;
+    };
+    assert.deepEqual(dash.__inputs.map((i) => [i.name, i.pluginId]), [['DS_PROMETHEUS', 'prometheus']]);
+    const m = parseExposition((await scrape(gw)).text);
+    const families = new Set(m.keys());
+    const titles = dash.panels.map((p) => p.title).join('\n');
+    for (const want of [/request rate/i, /error rate/i, /p50/i, /p99/i, /upstream latency/i, /rate-limited/i, /auth failures/i]) assert.match(titles, want);
+    for (const panel of dash.panels) {
+      assert.equal(panel.datasource.uid, '${DS_PROMETHEUS}');
+      for (const { expr } of panel.targets) {
+        for (const [name] of expr.matchAll(/\b(?:gateway|process|nodejs)_[a-z_0-9]+/g)) {
+          const family = name.replace(/_(bucket|sum|count)$/, '');
+          assert.ok(families.has(family), `${panel.title}: ${name} is not exported`);
+        }
+      }
+    }
+  });
+
   it('passes promtool check metrics (when promtool is installed)', async (t) => {
     const which = spawnSync('promtool', ['--version']);
     if (which.error) {
