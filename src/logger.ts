@@ -31,7 +31,18 @@ export function createLogger(cfg: LoggingConfig, opts: LoggerOptions = {}): Logg
   };
   if (opts.destination) return pino(base, opts.destination);
   if (cfg.format === 'pretty') {
-    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l' } } });
+    return pino({
+      ...base,
+      transport: {
+        target: 'pino-pretty',
+        options: {
+          colorize: process.stdout.isTTY,
+          translateTime: 'SYS:HH:MM:ss.l',
+          // Access lines carry no msg (it would cost every line a string): give humans one here.
+          messageFormat: '{if method}{method} {path} → {status} in {durationMs} ms{end}{msg}',
+        },
+      },
+    });
   }
   return pino(base, createDestination(1));
 }
