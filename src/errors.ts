@@ -14,6 +14,7 @@ export const ERRORS = {
   GW_ERR_AUTH_INVALID: { status: 401, title: 'Unauthorized', message: 'The bearer token is not valid.' },
   GW_ERR_AUTH_EXPIRED: { status: 401, title: 'Unauthorized', message: 'The bearer token has expired.' },
   GW_ERR_AUTH_SCOPE: { status: 403, title: 'Forbidden', message: 'The token lacks a required scope.' },
+  GW_ERR_AUTH_KEYS_UNAVAILABLE: { status: 503, title: 'Service Unavailable', message: 'The token issuer\'s keys could not be fetched yet; retry shortly.' },
   GW_ERR_RATE_LIMITED: { status: 429, title: 'Too Many Requests', message: 'Rate limit exceeded.' },
   GW_ERR_RATE_LIMIT_STORE: { status: 503, title: 'Service Unavailable', message: 'The rate limit store is unavailable.' },
   GW_ERR_UPSTREAM_UNAVAILABLE: { status: 502, title: 'Bad Gateway', message: 'The upstream refused or reset the connection.' },

@@ -19,6 +19,7 @@ import { createHandler, type HandlerHost } from './server/handle.js';
 import { createProxyServer, listen } from './server/listener.js';
 import type { Target } from './upstream/upstream.js';
 import { PoolSet } from './upstream/upstream.js';
+import { recordFailure, stopHealth } from './upstream/health.js';
 import { parseDuration } from './util/units.js';
 
 export interface GatewayOptions extends LoggerOptions {
@@ -110,6 +111,8 @@ export class Gateway implements HandlerHost {
       { event: 'upstream.error', upstream: ctx.upstreamName, target: target.origin, kind, reason: err.message, code: (err as NodeJS.ErrnoException).code },
       'upstream request failed',
     );
+    const upstream = ctx.route?.upstream;
+    if (upstream) recordFailure(upstream, target, kind, this.logger);
     for (const e of this.extensions) e.onUpstreamError?.(ctx, target, kind, err);
   }
 
@@ -160,6 +163,7 @@ export class Gateway implements HandlerHost {
     const abandoned = this.inFlight;
     server?.closeAllConnections();
     await closed;
+    for (const upstream of this.snapshot.upstreams.values()) stopHealth(upstream);
     await this.pools.closeAll(abandoned > 0);
     if (this.admin) {
       const admin = this.admin;

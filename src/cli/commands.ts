@@ -4,6 +4,9 @@ import { validateCommand } from './validate.js';
 import { schemaCommand } from './schema.js';
 import { demoBackendCommand } from './demo-backend.js';
 import { demoCommand } from './demo.js';
+import { tokenCommand } from './token.js';
+import { keysCommand } from './keys.js';
+import { docsCommand } from './docs.js';
 
 /** Every CLI command, in the order `gateway --help` lists them. */
-export const COMMANDS: readonly Command[] = [startCommand, validateCommand, schemaCommand, demoCommand, demoBackendCommand];
+export const COMMANDS: readonly Command[] = [startCommand, validateCommand, schemaCommand, tokenCommand, keysCommand, demoCommand, demoBackendCommand, docsCommand];

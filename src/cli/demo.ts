@@ -1,3 +1,4 @@
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDemoBackend } from '../demo-backend.js';
 import { Gateway } from '../gateway.js';
@@ -32,12 +33,15 @@ export const demoCommand: Command = {
       return 1;
     }
     const base = `http://127.0.0.1:${gateway.port}`;
+    // Name the config explicitly: a ./gateway.yaml would otherwise be the token tool's default.
+    const tokenConfig = ` --config ${relative(process.cwd(), file) || file}`;
     console.log(`
 Demo running: gateway ${base} -> demo backend ${backend.url}; admin http://127.0.0.1:${gateway.adminPort}
 
 Try:
   curl -i ${base}/api/users/42
   curl -i ${base}/api/nothing-here
+  curl -i -H "Authorization: Bearer $(node dist/cli.js token${tokenConfig} --issuer local --sub alice --scope orders:read)" ${base}/api/orders/7
   curl -s http://127.0.0.1:${gateway.adminPort}/routes
 
 Ctrl-C stops both.

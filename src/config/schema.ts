@@ -18,7 +18,7 @@ export const ServerSchema = Strict(
       default: [],
       description: 'CIDRs of load balancers whose X-Forwarded-For/-Proto/-Host are believed. From any other peer those headers are replaced.',
     }),
-    maxBodySize: Size('Default request body limit for every route (413 above it). Routes may override.', '10mb'),
+    maxBodySize: Size('Default request body limit for every route (413 above it; 0 = no limit). Routes may override.', '10mb'),
     maxHeaderSize: Size('Largest request head accepted (431 above it).', '16kb'),
     keepAliveTimeout: Duration('How long an idle client connection is kept open.', '65s'),
     headersTimeout: Duration('Time allowed for a client to send the request head.', '30s'),
@@ -57,17 +57,28 @@ export const UpstreamSchema = Strict({
     { default: {} },
   ),
   connections: Type.Integer({ minimum: 1, maximum: 100_000, default: 128, description: 'Most open connections per target.' }),
+  outlierDetection: Strict(
+    {
+      consecutiveFailures: Type.Integer({
+        minimum: 0,
+        default: 5,
+        description: 'Connection failures (refused, timed out) in a row before a target is taken out of rotation; 0 disables.',
+      }),
+      ejectionTime: Duration('How long an ejected target stays out before it is tried again.', '10s'),
+    },
+    { default: {}, description: 'Passive health: take targets that stop answering out of rotation.' },
+  ),
   keepAlive: Duration('How long an idle upstream connection is kept for reuse.', '60s'),
 });
 
 export const MatchSchema = Strict(
   {
-    path: Type.Optional(Type.String({ pattern: '^/', description: 'Exact path, or a pattern with parameters: /users/:id.' })),
-    pathPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Segment-aware prefix: /api matches /api and /api/x, not /apix.' })),
+    path: Type.Optional(Type.String({ pattern: '^/', hint: 'a path starting with "/"', description: 'Exact path, or a pattern with parameters: /users/:id.' })),
+    pathPrefix: Type.Optional(Type.String({ pattern: '^/', hint: 'a path starting with "/"', description: 'Segment-aware prefix: /api matches /api and /api/x, not /apix.' })),
     methods: Type.Optional(Type.Array(Type.Union(HTTP_METHODS.map((m) => Type.Literal(m))), { minItems: 1, description: 'Allowed methods (all when absent).' })),
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Host names; *.example.com matches one or more labels below example.com.' })),
     headers: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), Type.String(), {
+      Type.Record(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', hint: 'a header name' }), Type.String(), {
         description: 'Header values that must all match exactly; "*" only requires presence.',
       }),
     ),
@@ -76,13 +87,13 @@ export const MatchSchema = Strict(
 );
 
 export const RouteSchema = Strict({
-  name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Unique route name: used in logs, metrics and /routes.' }),
+  name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', hint: 'a name of letters, digits, "_", "." or "-"', description: 'Unique route name: used in logs, metrics and /routes.' }),
   match: MatchSchema,
   upstream: Type.String({ description: 'Name of an entry in upstreams.' }),
   stripPrefix: Type.Boolean({ default: false, description: 'Remove the matched pathPrefix before forwarding.' }),
-  rewrite: Type.Optional(Type.String({ pattern: '^/', description: 'Replace the matched path (or prefix) with this; :params of the match may be used.' })),
+  rewrite: Type.Optional(Type.String({ pattern: '^/', hint: 'a path starting with "/"', description: 'Replace the matched path (or prefix) with this; :params of the match may be used.' })),
   preserveHost: Type.Boolean({ default: false, description: "Send the client's Host upstream instead of the target's." }),
-  maxBodySize: Type.Optional(Size('Request body limit for this route (overrides server.maxBodySize).')),
+  maxBodySize: Type.Optional(Size('Request body limit for this route (overrides server.maxBodySize; 0 = no limit).')),
   timeouts: Type.Optional(Strict({ response: Type.Optional(Duration('Response-head timeout for this route (overrides the upstream).')) })),
   ...policyRouteFields,
 });
@@ -116,7 +127,7 @@ export const ConfigSchema = Strict(
     logging: LoggingSchema,
     metrics: MetricsSchema,
     tracing: TracingSchema,
-    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), UpstreamSchema, { description: 'Named groups of backend targets.' }),
+    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$', hint: 'a name of letters, digits, "_", "." or "-"' }), UpstreamSchema, { description: 'Named groups of backend targets.' }),
     routes: Type.Array(RouteSchema, { description: 'The route table. Most specific match wins (see README).' }),
     defaults: DefaultsSchema,
     ...policyGlobalFields,

@@ -58,15 +58,16 @@ function message(e: ValueError, root: unknown): string {
     case ValueErrorType.StringFormat:
       return `${path}: expected ${describe(e.schema)}, got ${shown(e.value)}`;
     case ValueErrorType.StringPattern:
-      return `${path}: ${e.schema.description ? `expected ${e.schema.description.replace(/\.$/, '').toLowerCase()}` : `must match ${e.schema.pattern}`}, got ${shown(e.value)}`;
+      return `${path}: expected ${typeof e.schema['hint'] === 'string' ? e.schema['hint'] : `text matching ${e.schema.pattern}`}, got ${shown(e.value)}`;
     case ValueErrorType.Union:
       return `${path}: expected ${describe(e.schema)}, got ${shown(e.value)}`;
     case ValueErrorType.ArrayMinItems:
       return `${path}: must have at least ${e.schema.minItems} item${e.schema.minItems === 1 ? '' : 's'}`;
     case ValueErrorType.NumberMinimum:
-    case ValueErrorType.IntegerMinimum ?? -1:
+    case ValueErrorType.IntegerMinimum:
       return `${path}: must be at least ${e.schema.minimum}, got ${shown(e.value)}`;
     case ValueErrorType.NumberMaximum:
+    case ValueErrorType.IntegerMaximum:
       return `${path}: must be at most ${e.schema.maximum}, got ${shown(e.value)}`;
     default:
       if (e.value === undefined) return `${path}: required`;
@@ -154,10 +155,22 @@ export function validateConfig(input: unknown): ValidationResult {
     seen.add(e.path);
     p.list.push(message(e, copy));
   }
-  if (p.list.length > 0) throw new ConfigError(p.list);
   const config = copy as Config;
-  checkSemantics(config, p);
-  for (const policy of POLICIES) policy.validate?.(config, p);
+  const structural = p.list.length;
+  const semantic = problems();
+  try {
+    // Report cross-field problems too, even when the shape is off somewhere else; a check that trips
+    // over a malformed part of the tree just stops (that part was already reported).
+    checkSemantics(config, semantic);
+    for (const policy of POLICIES) policy.validate?.(config, semantic);
+  } catch (err) {
+    if (structural === 0) throw err;
+  }
+  for (const line of semantic.list) {
+    const path = line.slice(0, line.indexOf(':'));
+    if (!p.list.some((known) => known.startsWith(`${path}:`) || known.startsWith(`${path}.`) || known.startsWith(`${path}[`))) p.list.push(line);
+  }
+  p.warnings.push(...semantic.warnings);
   if (p.list.length > 0) throw new ConfigError(p.list);
   return { config: deepFreeze(config), warnings: p.warnings };
 }

@@ -12,7 +12,7 @@ import type { CompiledRoute } from '../router/compile.js';
 import { replyError } from '../server/respond.js';
 import type { Target } from '../upstream/upstream.js';
 import { classifyUpstreamError, upstreamErrorCode, type UpstreamErrorKind } from './errors.js';
-import { filterResponseHeaders } from './headers.js';
+import { responseHeaderList, responseHeaderObject } from './headers.js';
 
 export interface UpstreamEvents {
   /** A request to a target failed before or during the response (passive health, metrics, logs). */
@@ -36,9 +36,15 @@ class BodyLimit extends Transform {
   }
 }
 
+/**
+ * One upstream exchange. Written against undici's native handler callbacks (onConnect, onHeaders,
+ * onData, onComplete, onError): the newer controller API is wrapped into these by undici itself
+ * (unwrap-handler), so using them directly saves a layer and the parsed header object per request.
+ */
 class ProxyHandler implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined = undefined;
-  private readonly resume = (): void => this.controller?.resume();
+  private abortUpstream: ((err?: Error) => void) | undefined = undefined;
+  private resumeUpstream: (() => void) | undefined = undefined;
+  private readonly resume = (): void => this.resumeUpstream?.();
   finished = false;
 
   constructor(
@@ -53,51 +59,56 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     const err = new Error('client closed the connection');
     (err as NodeJS.ErrnoException).code = 'GW_CLIENT_ABORTED';
-    this.controller?.abort(err);
+    this.abortUpstream?.(err);
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.ctx.done) controller.abort(new Error('client closed the connection'));
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.ctx.done) abort(new Error('client closed the connection'));
   }
 
-  onResponseStart(
-    _controller: Dispatcher.DispatchController,
-    statusCode: number,
-    upstreamHeaders: Record<string, string | string[] | undefined>,
-  ): void {
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx from upstream: Node answers the client's 100-continue itself
     const ctx = this.ctx;
+    this.resumeUpstream = resume;
     ctx.upstreamHeadersAt = performance.now();
-    const headers = filterResponseHeaders(upstreamHeaders);
-    headers['x-request-id'] = ctx.requestId;
-    if (ctx.responseHeaders !== undefined) Object.assign(headers, ctx.responseHeaders);
-    const route = ctx.route!;
-    if (route.responseHooks.length > 0) runResponseHooks(route.responseHooks, ctx, headers);
     ctx.status = statusCode;
+    this.target.failures = 0;
     const res = ctx.res;
-    if (res.destroyed) return;
-    res.writeHead(statusCode, headers);
+    if (res.destroyed) return true;
+    const route = ctx.route!;
+    if (route.responseHooks.length === 0 && ctx.responseHeaders === undefined) {
+      const headers = responseHeaderList(raw);
+      headers.push('x-request-id', ctx.requestId);
+      res.writeHead(statusCode, headers);
+    } else {
+      const headers = responseHeaderObject(raw);
+      headers['x-request-id'] = ctx.requestId;
+      if (ctx.responseHeaders !== undefined) Object.assign(headers, ctx.responseHeaders);
+      if (route.responseHooks.length > 0) runResponseHooks(route.responseHooks, ctx, headers);
+      res.writeHead(statusCode, headers);
+    }
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
     const ctx = this.ctx;
     ctx.bytesOut += chunk.length;
     const res = ctx.res;
-    if (res.destroyed) return;
-    if (!res.write(chunk)) {
-      controller.pause();
-      res.once('drain', this.resume);
-    }
+    if (res.destroyed) return true;
+    if (res.write(chunk)) return true;
+    res.once('drain', this.resume);
+    return false; // undici pauses the upstream socket until resume()
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     this.finished = true;
     this.target.active--;
     this.ctx.upstreamEnd = performance.now();
     this.ctx.res.end();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error): void {
     if (this.finished) return;
     this.finished = true;
     this.target.active--;

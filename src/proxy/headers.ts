@@ -1,3 +1,7 @@
+import { util } from 'undici';
+
+const { headerNameToString } = util;
+
 /**
  * Header rules, kept pure. One pass over the raw header list (not Node's folded object, which hides
  * duplicates) builds the upstream header list and finds what must be refused.
@@ -97,7 +101,10 @@ export function scanRequestHeaders(raw: readonly string[], stripped: ReadonlySet
     if (HOP_BY_HOP.has(name) || GATEWAY_OWNED.has(name) || stripped.has(name)) continue;
     headers.push(name, value);
   }
-  if (connection !== undefined) dropConnectionListed(headers, connection);
+  if (connection !== undefined) {
+    const listed = connectionListed(connection);
+    if (listed !== undefined) dropListed(headers, listed);
+  }
   return { headers, host, duplicate, forwardedFor, forwardedProto, forwardedHost, forwarded, requestId, contentLength, chunked };
 }
 
@@ -105,13 +112,7 @@ export function scanRequestHeaders(raw: readonly string[], stripped: ReadonlySet
  * RFC 9110 §7.6.1: a proxy removes every field named in Connection. Run before the gateway adds its
  * own fields, so `Connection: x-forwarded-for, x-request-id` can never strip what the gateway sets.
  */
-function dropConnectionListed(headers: string[], connection: string): void {
-  const listed = new Set<string>();
-  for (const token of connection.split(',')) {
-    const t = token.trim().toLowerCase();
-    if (t !== '' && t !== 'close' && t !== 'keep-alive') listed.add(t);
-  }
-  if (listed.size === 0) return;
+function dropListed(headers: string[], listed: ReadonlySet<string>): void {
   let w = 0;
   for (let r = 0; r < headers.length; r += 2) {
     if (listed.has(headers[r]!)) continue;
@@ -121,23 +122,59 @@ function dropConnectionListed(headers: string[], connection: string): void {
   headers.length = w;
 }
 
-/** Response headers from undici (lower-case names) minus hop-by-hop and Connection-listed fields. */
-export function filterResponseHeaders(
-  input: Record<string, string | string[] | undefined>,
-): Record<string, string | string[] | number> {
-  const out: Record<string, string | string[] | number> = {};
-  const connection = input['connection'];
-  let listed: Set<string> | undefined;
-  if (connection !== undefined) {
-    for (const token of String(connection).split(',')) {
-      const t = token.trim().toLowerCase();
-      if (t !== '' && t !== 'close' && t !== 'keep-alive') (listed ??= new Set()).add(t);
-    }
+/** Names listed in a Connection header, other than close/keep-alive (RFC 9110 §7.6.1). */
+function connectionListed(value: string): Set<string> | undefined {
+  // The common values carry no field names: skip the split.
+  if (value.length <= 10) {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close') return undefined;
   }
-  for (const name in input) {
-    const value = input[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
-    out[name] = value;
+  let listed: Set<string> | undefined;
+  for (const token of value.split(',')) {
+    const t = token.trim().toLowerCase();
+    if (t !== '' && t !== 'close' && t !== 'keep-alive') (listed ??= new Set()).add(t);
+  }
+  return listed;
+}
+
+/**
+ * Upstream response headers (undici's raw [name, value, …] buffers) as a flat list for
+ * res.writeHead, minus hop-by-hop fields and those the upstream named in Connection.
+ */
+export function responseHeaderList(raw: readonly Buffer[]): string[] {
+  const out: string[] = [];
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = headerNameToString(raw[i]!);
+    if (HOP_BY_HOP.has(name)) {
+      if (name === 'connection') listed = connectionListed(raw[i + 1]!.toString('latin1'));
+      continue;
+    }
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  if (listed !== undefined) {
+    let w = 0;
+    for (let r = 0; r < out.length; r += 2) {
+      if (listed.has(out[r]!)) continue;
+      out[w++] = out[r]!;
+      out[w++] = out[r + 1]!;
+    }
+    out.length = w;
+  }
+  return out;
+}
+
+/** The same, as an object for response hooks (repeated fields such as Set-Cookie become arrays). */
+export function responseHeaderObject(raw: readonly Buffer[]): Record<string, string | string[] | number> {
+  const list = responseHeaderList(raw);
+  const out: Record<string, string | string[] | number> = {};
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!;
+    const value = list[i + 1]!;
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = [String(prev), value];
   }
   return out;
 }

@@ -32,6 +32,10 @@ export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Log
   // Expect: 100-continue is answered only once the route's policies accepted the request,
   // so a refused upload (401, 413, 429) is never sent at all.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  // A gateway is not a forward proxy: CONNECT tunnels are refused rather than silently dropped.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    socket.end(rawProblem(405, 'Method Not Allowed', 'GW_ERR_METHOD_NOT_ALLOWED', 'CONNECT tunnels are not supported.'));
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) {
       socket.destroy();

@@ -7,6 +7,7 @@ import { Pool } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import { parseDuration } from '../util/units.js';
 import { BALANCERS, type Balancer } from './balancers/index.js';
+import type { OutlierSettings } from './health.js';
 
 export interface Target {
   /** `http://10.0.0.5:9000` — also the metrics/log label. */
@@ -17,6 +18,9 @@ export interface Target {
   readonly pool: Pool;
   active: number;
   available: boolean;
+  /** Consecutive connection failures (passive health). */
+  failures: number;
+  ejectionTimer: NodeJS.Timeout | undefined;
 }
 
 export interface Upstream {
@@ -27,6 +31,7 @@ export interface Upstream {
   readonly responseTimeout: number;
   /** Body idle timeout, ms. */
   readonly idleTimeout: number;
+  readonly outlier: OutlierSettings;
 }
 
 interface PoolEntry {
@@ -86,7 +91,16 @@ export function createUpstream(name: string, cfg: UpstreamConfig, pools: PoolSet
   const targets: Target[] = cfg.targets.map((t) => {
     const url = new URL(t.url);
     const basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
-    return { origin: url.origin, basePath, weight: t.weight, pool: pools.acquire(url.origin, cfg), active: 0, available: true };
+    return {
+      origin: url.origin,
+      basePath,
+      weight: t.weight,
+      pool: pools.acquire(url.origin, cfg),
+      active: 0,
+      available: true,
+      failures: 0,
+      ejectionTimer: undefined,
+    };
   });
   return {
     name,
@@ -94,5 +108,9 @@ export function createUpstream(name: string, cfg: UpstreamConfig, pools: PoolSet
     balancer: BALANCERS[cfg.balance](targets),
     responseTimeout: parseDuration(cfg.timeouts.response)!,
     idleTimeout: parseDuration(cfg.timeouts.idle)!,
+    outlier: {
+      consecutiveFailures: cfg.outlierDetection.consecutiveFailures,
+      ejectionTime: parseDuration(cfg.outlierDetection.ejectionTime)!,
+    },
   };
 }

@@ -1,0 +1,503 @@
+#!/usr/bin/env node
+// `npm run bench`: demo backend + gateway on free 127.0.0.1 ports, load with wrk (else autocannon),
+// req/s, p50 and p99 straight to the backend and through the gateway, and their ratio.
+// Plain Node ESM on the built gateway (dist/cli.js); `npm run bench` builds it first.
+// Options and scenario format: bench/README.md.
+import { spawn, execFileSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SCENARIO_DIR = join(ROOT, 'bench', 'scenarios');
+const CLI = join(ROOT, 'dist', 'cli.js');
+const URL_PATH = '/api/x';
+const HOST = '127.0.0.1'; // the only address this script ever sends traffic to
+
+// ------------------------------------------------------------------ options (flag > env > default)
+const USAGE = `Usage: npm run bench -- [options]        (or the env variables in brackets)
+  --duration 10s      measured time of each load run                       [DURATION]
+  --warmup 2s         unmeasured load before each measured run (0: none)   [WARMUP]
+  --conns 64          connections                                          [CONNS]
+  --scenarios plain   comma list of bench/scenarios/<name>.yaml            [SCENARIOS]
+  --rounds 1          rounds; direct and gateway runs interleave, medians  [ROUNDS]
+  --pin               taskset: gateway on CPU 1, backend + load on CPU 0   [PIN=1]
+  --tool auto         wrk | autocannon | auto (wrk when installed)         [LOAD_TOOL]
+  --list              list the scenarios and exit`;
+
+let opts;
+try {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      conns: { type: 'string' },
+      scenarios: { type: 'string' },
+      rounds: { type: 'string' },
+      pin: { type: 'boolean' },
+      tool: { type: 'string' },
+      list: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  opts = values;
+} catch (err) {
+  console.error(`bench: ${err.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (opts.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const allScenarios = readdirSync(SCENARIO_DIR).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)).sort();
+if (opts.list) {
+  console.log(allScenarios.join('\n'));
+  process.exit(0);
+}
+
+function seconds(name, text, min) {
+  const m = /^(\d+)(s|m)?$/.exec(String(text).trim());
+  if (!m || Number(m[1]) * (m[2] === 'm' ? 60 : 1) < min) usageError(`${name} must be whole seconds (e.g. 10s, 1m), at least ${min}s; got "${text}"`);
+  return Number(m[1]) * (m[2] === 'm' ? 60 : 1);
+}
+function int(name, text, min, max) {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) usageError(`${name} must be a whole number from ${min} to ${max}; got "${text}"`);
+  return n;
+}
+function usageError(msg) {
+  console.error(`bench: ${msg}\n${USAGE}`);
+  process.exit(2);
+}
+
+const cfg = {
+  duration: seconds('DURATION', opts.duration ?? process.env.DURATION ?? '10s', 1),
+  warmup: seconds('WARMUP', opts.warmup ?? process.env.WARMUP ?? '2s', 0),
+  conns: int('CONNS', opts.conns ?? process.env.CONNS ?? '64', 1, 10_000),
+  rounds: int('ROUNDS', opts.rounds ?? process.env.ROUNDS ?? '1', 1, 100),
+  pin: opts.pin ?? ['1', 'true', 'yes'].includes(process.env.PIN ?? ''),
+  tool: opts.tool ?? process.env.LOAD_TOOL ?? 'auto',
+  scenarios: (opts.scenarios ?? process.env.SCENARIOS ?? 'plain').split(',').map((s) => s.trim()).filter(Boolean),
+};
+for (const s of cfg.scenarios) {
+  if (!allScenarios.includes(s)) usageError(`unknown scenario "${s}" (have: ${allScenarios.join(', ')})`);
+}
+if (cfg.scenarios.length === 0) usageError('SCENARIOS is empty');
+
+function onPath(bin) {
+  return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, bin)));
+}
+if (!['auto', 'wrk', 'autocannon'].includes(cfg.tool)) usageError(`LOAD_TOOL must be wrk, autocannon or auto; got "${cfg.tool}"`);
+if (cfg.tool === 'auto') cfg.tool = onPath('wrk') ? 'wrk' : 'autocannon';
+if (cfg.tool === 'wrk' && !onPath('wrk')) usageError('LOAD_TOOL=wrk but wrk is not on PATH');
+if (cfg.pin && !onPath('taskset')) {
+  console.error('bench: PIN=1 but taskset is not installed: running unpinned');
+  cfg.pin = false;
+}
+if (cfg.pin && os.availableParallelism() < 2) {
+  console.error('bench: PIN=1 needs two CPUs: running unpinned');
+  cfg.pin = false;
+}
+if (!existsSync(CLI)) {
+  console.error(`bench: ${CLI} is missing: run \`npm run build\` (npm run bench builds it for you)`);
+  process.exit(1);
+}
+const GATEWAY_CPU = '1';
+const LOAD_CPU = '0';
+
+// Defaults for scenarios that need a signed token (the same ones the shared peer harness uses).
+const BASE_ENV = {
+  BENCH_JWT_SECRET: 'bench-secret-0123456789abcdef0123456789abcdef',
+  BENCH_JWT_ISSUER: 'bench-issuer',
+  BENCH_JWT_AUDIENCE: 'bench-api',
+  ...process.env,
+};
+
+// ------------------------------------------------------------------ child processes (killed by PID on every exit path)
+const children = new Set();
+const logDir = mkdtempSync(join(os.tmpdir(), 'gatewayd-bench-'));
+let keepLogs = false;
+
+class BenchError extends Error {}
+const fail = (msg) => {
+  throw new BenchError(msg);
+};
+
+function alive(child) {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/** Start a long-running child (backend, gateway) with its output in a log file; pinned when asked. */
+function startChild(name, cmd, args, { env, cpu } = {}) {
+  const logFile = join(logDir, `${name}.log`);
+  const fd = openSync(logFile, 'a');
+  const [file, argv] = cpu !== undefined ? ['taskset', ['-c', cpu, cmd, ...args]] : [cmd, args];
+  const child = spawn(file, argv, { cwd: ROOT, env: env ?? BASE_ENV, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  child.benchName = name;
+  child.logFile = logFile;
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  child.on('error', () => children.delete(child));
+  return child; // taskset execs the command, so child.pid is the process itself
+}
+
+function waitExit(child, ms) {
+  if (!alive(child)) return Promise.resolve(true);
+  return new Promise((done) => {
+    const t = setTimeout(() => done(false), ms);
+    child.once('exit', () => {
+      clearTimeout(t);
+      done(true);
+    });
+  });
+}
+
+async function stopChild(child) {
+  if (!alive(child)) return;
+  child.kill('SIGTERM');
+  if (!(await waitExit(child, 5000))) {
+    child.kill('SIGKILL');
+    await waitExit(child, 2000);
+  }
+  children.delete(child);
+}
+
+async function stopAll() {
+  await Promise.all([...children].map(stopChild));
+}
+
+// Last resort, synchronous: whatever is still running when this process exits is killed.
+process.on('exit', () => {
+  for (const c of children) if (alive(c)) c.kill('SIGKILL');
+  if (!keepLogs) rmSync(logDir, { recursive: true, force: true });
+});
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.error(`\nbench: ${sig}: stopping`);
+    stopAll().finally(() => process.exit(130));
+  });
+}
+
+function tail(file, lines = 20) {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+/** Distinct free ports on 127.0.0.1 (held open together so they differ, then released). */
+async function freePorts(n) {
+  const servers = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const s = net.createServer();
+      await new Promise((ok, ko) => s.once('error', ko).listen(0, HOST, ok));
+      servers.push(s);
+    }
+    return servers.map((s) => s.address().port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));
+  }
+}
+
+function get(port, path, headers = {}) {
+  return new Promise((resolveGet) => {
+    const req = http.get({ host: HOST, port, path, headers, agent: false, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c.length + body.length > 4000 ? '' : c));
+      res.on('end', () => resolveGet({ status: res.statusCode, body }));
+      res.on('error', (e) => resolveGet({ status: 0, body: String(e) }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => resolveGet({ status: 0, body: e.code ?? e.message }));
+  });
+}
+
+/** Poll until the child answers 2xx on path; fails when it exits, answers non-2xx at the end, or takes > 20 s. */
+async function waitUp(child, port, path, headers) {
+  let deadline = Date.now() + 20_000;
+  let answered = false;
+  let last = { status: 0, body: '' };
+  while (Date.now() < deadline) {
+    if (!alive(child)) break;
+    last = await get(port, path, headers);
+    if (last.status >= 200 && last.status < 300) return;
+    // Once it answers at all, a non-2xx that lasts 3 s is an answer, not a slow start.
+    if (last.status && !answered) [answered, deadline] = [true, Math.min(deadline, Date.now() + 3000)];
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  keepLogs = true;
+  const why = !alive(child)
+    ? `exited (code ${child.exitCode ?? child.signalCode})`
+    : last.status
+      ? `answered ${last.status} on ${path}: ${last.body.slice(0, 300)}`
+      : `did not answer on ${HOST}:${port} within 20 s (${last.body})`;
+  fail(`${child.benchName} ${why}\n--- ${child.logFile} (last lines):\n${tail(child.logFile)}`);
+}
+
+/** ${VAR} / ${VAR:-default} from env; an unset VAR without default is an error. */
+function expand(text, env, where) {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name, def) => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (def !== undefined) return def;
+    fail(`${where}: environment variable ${name} is not set`);
+  });
+}
+
+/** The `# bench-header:` and `# bench-setup:` comment directives of a scenario file. */
+function readScenario(name) {
+  const file = join(SCENARIO_DIR, `${name}.yaml`);
+  const headers = [];
+  const setup = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^#\s*bench-(header|setup):\s*(.*?)\s*$/.exec(line);
+    if (!m) continue;
+    if (m[1] === 'header') headers.push(m[2]);
+    else setup.push(m[2]);
+  }
+  return { name, file, headers, setup };
+}
+
+/** Run the scenario's setup commands; their KEY=VALUE output lines extend the env. */
+function runSetup(sc, env) {
+  const out = { ...env };
+  for (const cmd of sc.setup) {
+    let stdout;
+    try {
+      stdout = execFileSync('sh', ['-c', cmd], { cwd: ROOT, env: out, encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'inherit'] });
+    } catch (err) {
+      fail(`scenario ${sc.name}: bench-setup \`${cmd}\` failed: ${err.message.split('\n')[0]}`);
+    }
+    for (const line of stdout.split('\n')) {
+      const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*?)\s*$/.exec(line);
+      if (m) out[m[1]] = m[2].replace(/^(['"])(.*)\1$/, '$2');
+    }
+  }
+  return out;
+}
+
+function parseHeaders(sc, env) {
+  return sc.headers.map((h) => {
+    const text = expand(h, env, `scenario ${sc.name}: bench-header`);
+    const i = text.indexOf(':');
+    if (i <= 0) fail(`scenario ${sc.name}: bench-header must read "Name: value"; got "${h}"`);
+    return [text.slice(0, i).trim(), text.slice(i + 1).trim()];
+  });
+}
+
+function procStatusKb(pid, field) {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ------------------------------------------------------------------ load tools
+/** wrk prints 812.00us / 1.23ms / 1.02s / 1.50m / 1.00h: milliseconds. */
+function wrkMs(v) {
+  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(v);
+  if (!m) return NaN;
+  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2]];
+}
+
+function parseWrk(out) {
+  const num = (re) => {
+    const m = re.exec(out);
+    return m ? m[1] : undefined;
+  };
+  const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    rps: Number(num(/^Requests\/sec:\s+([\d.]+)/m)),
+    p50: wrkMs(num(/^\s+50%\s+(\S+)/m) ?? ''),
+    p99: wrkMs(num(/^\s+99%\s+(\S+)/m) ?? ''),
+    requests: Number(num(/^\s*(\d+) requests in/m) ?? 0),
+    non2xx: Number(num(/Non-2xx or 3xx responses:\s+(\d+)/) ?? 0),
+    errors: se ? Number(se[1]) + Number(se[2]) + Number(se[3]) : 0,
+    timeouts: se ? Number(se[4]) : 0,
+  };
+}
+
+function runLoad(port, headers, secs) {
+  const url = `http://${HOST}:${port}${URL_PATH}`;
+  let cmd;
+  let args;
+  if (cfg.tool === 'wrk') {
+    cmd = 'wrk';
+    args = ['-t1', `-c${cfg.conns}`, `-d${secs}s`, '--latency', ...headers.flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
+  } else {
+    cmd = process.execPath;
+    args = [join(ROOT, 'node_modules', 'autocannon', 'autocannon.js'), '-c', String(cfg.conns), '-d', String(secs), '--json', '-n', '-t', '5',
+      ...headers.flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
+  }
+  if (cfg.pin) [cmd, args] = ['taskset', ['-c', LOAD_CPU, cmd, ...args]];
+  return new Promise((resolveLoad, rejectLoad) => {
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.benchName = cfg.tool;
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    // The tool stops by itself after secs; this is the backstop.
+    const killer = setTimeout(() => child.kill('SIGKILL'), (secs + 30) * 1000);
+    child.on('error', (e) => {
+      clearTimeout(killer);
+      children.delete(child);
+      rejectLoad(new BenchError(`${cfg.tool}: ${e.message}`));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(killer);
+      children.delete(child);
+      if (code !== 0) return rejectLoad(new BenchError(`${cfg.tool} exited with ${code ?? signal}: ${(stderr || stdout).trim().slice(0, 500)}`));
+      if (cfg.tool === 'wrk') return resolveLoad({ ...parseWrk(stdout), raw: stdout });
+      try {
+        const r = JSON.parse(stdout.slice(stdout.indexOf('{')));
+        resolveLoad({
+          rps: (r.requests.total ?? 0) / (r.duration || secs),
+          p50: r.latency.p50,
+          p99: r.latency.p99,
+          requests: r.requests.total ?? 0,
+          non2xx: r.non2xx ?? 0,
+          errors: Math.max(0, (r.errors ?? 0) - (r.timeouts ?? 0)),
+          timeouts: r.timeouts ?? 0,
+          raw: stdout,
+        });
+      } catch (e) {
+        rejectLoad(new BenchError(`autocannon output unreadable (${e.message}): ${stdout.slice(0, 300)}`));
+      }
+    });
+  });
+}
+
+/** Warm-up (results dropped) then the measured run; non-2xx or no requests at all fail the bench. */
+async function measure(label, port, headers, watch) {
+  if (cfg.warmup > 0) await runLoad(port, headers, cfg.warmup);
+  const r = await runLoad(port, headers, cfg.duration);
+  if (watch && !alive(watch)) {
+    keepLogs = true;
+    fail(`${label}: ${watch.benchName} died during the run\n--- ${watch.logFile}:\n${tail(watch.logFile)}`);
+  }
+  if (r.non2xx > 0) {
+    const sample = await get(port, URL_PATH, Object.fromEntries(headers));
+    fail(`${label}: ${r.non2xx} of ${r.requests} responses were not 2xx (one now: ${sample.status} ${sample.body.slice(0, 200)})`);
+  }
+  if (!(r.requests > 0) || !Number.isFinite(r.rps)) fail(`${label}: no requests completed\n${r.raw}`);
+  if (r.errors > 0 || r.timeouts > 0) console.error(`bench: warning: ${label}: ${r.errors} socket errors, ${r.timeouts} timeouts`);
+  return r;
+}
+
+// ------------------------------------------------------------------ report
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmtInt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const fmtMs = (n) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : 'n/a');
+const fmtMiB = (kb) => (Number.isFinite(kb) ? (kb / 1024).toFixed(0) : 'n/a');
+const fmtPct = (n) => (Number.isFinite(n) ? `${(n * 100).toFixed(1)}%` : '');
+
+function table(rows) {
+  const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'gateway/direct req/s', 'RSS after MiB', 'peak RSS MiB'];
+  const right = [false, true, true, true, true, true, true];
+  const cells = rows.map((r) => [r.label, fmtInt(r.rps), fmtMs(r.p50), fmtMs(r.p99), r.ratio === undefined ? '' : fmtPct(r.ratio), r.rss === undefined ? '' : fmtMiB(r.rss), r.peak === undefined ? '' : fmtMiB(r.peak)]);
+  const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c) => `| ${c.map((x, i) => (right[i] ? x.padStart(w[i]) : x.padEnd(w[i]))).join(' | ')} |`;
+  return [line(head), `|${w.map((n, i) => (right[i] ? `${'-'.repeat(n + 1)}:` : '-'.repeat(n + 2))).join('|')}|`, ...cells.map(line)].join('\n');
+}
+
+// ------------------------------------------------------------------ main
+async function main() {
+  const node = process.execPath;
+  const toolDesc = cfg.tool === 'wrk' ? `wrk -t1 -c${cfg.conns} -d${cfg.duration}s --latency` : `autocannon -c ${cfg.conns} -d ${cfg.duration}`;
+  const header =
+    `gatewayd bench: ${toolDesc} GET ${URL_PATH}; warm-up ${cfg.warmup}s before each run; ${cfg.rounds} round(s)` +
+    `${cfg.rounds > 1 ? ' (medians)' : ''}; ${cfg.pin ? `pinned: gateway CPU ${GATEWAY_CPU}, backend + load CPU ${LOAD_CPU}` : 'unpinned'}; ` +
+    `node ${process.version}, ${os.availableParallelism()} CPUs, load avg ${os.loadavg()[0].toFixed(2)}`;
+  console.error(header);
+
+  const scenarios = cfg.scenarios.map(readScenario);
+  const [backendPort] = await freePorts(1);
+  const backendUrl = `http://${HOST}:${backendPort}`;
+  const backend = startChild('backend', node, [CLI, 'demo-backend', '--port', String(backendPort), '--host', HOST], { cpu: cfg.pin ? LOAD_CPU : undefined });
+  await waitUp(backend, backendPort, '/health', {});
+  await waitUp(backend, backendPort, URL_PATH, {});
+
+  // Scenario setup runs once; its env feeds the headers and the gateway process.
+  for (const sc of scenarios) {
+    sc.env = runSetup(sc, { ...BASE_ENV, BACKEND_URL: backendUrl });
+    sc.headerList = parseHeaders(sc, sc.env);
+  }
+
+  const results = { direct: [] };
+  for (const sc of scenarios) results[sc.name] = [];
+  for (let round = 1; round <= cfg.rounds; round++) {
+    const d = await measure(`direct r${round}`, backendPort, [], backend);
+    results.direct.push(d);
+    console.error(`  r${round} direct             ${fmtInt(d.rps).padStart(9)} req/s  p50 ${fmtMs(d.p50).padStart(6)} ms  p99 ${fmtMs(d.p99).padStart(6)} ms`);
+    for (const sc of scenarios) {
+      const [port, adminPort] = await freePorts(2);
+      const env = { ...sc.env, BACKEND_URL: backendUrl, PORT: String(port), ADMIN_PORT: String(adminPort) };
+      const gw = startChild(`gateway-${sc.name}-r${round}`, node, [CLI, 'start', '--config', sc.file], { env, cpu: cfg.pin ? GATEWAY_CPU : undefined });
+      await waitUp(gw, port, URL_PATH, Object.fromEntries(sc.headerList));
+      const g = await measure(`gateway ${sc.name} r${round}`, port, sc.headerList, gw);
+      g.rss = procStatusKb(gw.pid, 'VmRSS');
+      g.peak = procStatusKb(gw.pid, 'VmHWM');
+      g.ratio = g.rps / d.rps;
+      results[sc.name].push(g);
+      console.error(
+        `  r${round} gateway ${sc.name.padEnd(10)} ${fmtInt(g.rps).padStart(9)} req/s  p50 ${fmtMs(g.p50).padStart(6)} ms  p99 ${fmtMs(g.p99).padStart(6)} ms  ` +
+          `${fmtPct(g.ratio)} of direct  RSS ${fmtMiB(g.rss)} MiB (peak ${fmtMiB(g.peak)})`,
+      );
+      await stopChild(gw);
+      if (gw.exitCode !== 0 && gw.exitCode !== null) console.error(`bench: warning: gateway ${sc.name} exited with ${gw.exitCode} on SIGTERM`);
+    }
+  }
+  await stopAll();
+
+  const rows = [{ label: 'direct (demo backend)', rps: median(results.direct.map((r) => r.rps)), p50: median(results.direct.map((r) => r.p50)), p99: median(results.direct.map((r) => r.p99)) }];
+  for (const sc of scenarios) {
+    const rs = results[sc.name];
+    rows.push({
+      label: `gateway: ${sc.name}`,
+      rps: median(rs.map((r) => r.rps)),
+      p50: median(rs.map((r) => r.p50)),
+      p99: median(rs.map((r) => r.p99)),
+      ratio: median(rs.map((r) => r.ratio)), // median of per-round ratios: each pair ran back to back
+      rss: median(rs.map((r) => r.rss)),
+      peak: Math.max(...rs.map((r) => r.peak ?? NaN)),
+    });
+  }
+  console.log(`\n${header}\n\n${table(rows)}\n`);
+  console.log('RSS: gateway process after the measured run (VmRSS) and its high-water mark (VmHWM).');
+  const busy = os.loadavg()[0];
+  if (busy > os.availableParallelism() / 2) console.log(`Note: load average ${busy.toFixed(2)} on ${os.availableParallelism()} CPUs: other work was running, the figures are noisy.`);
+  if (os.availableParallelism() <= 2 && !cfg.pin) console.log('Note: backend, gateway and load generator share the CPUs; compare ratios, not absolute req/s.');
+}
+
+main().then(
+  () => process.exit(0),
+  async (err) => {
+    if (interrupted) return; // the signal handler is already stopping everything
+    console.error(`bench: ${err instanceof BenchError ? err.message : err.stack}`);
+    keepLogs = true;
+    await stopAll();
+    if (keepLogs) console.error(`bench: logs kept in ${logDir}`);
+    process.exit(1);
+  },
+);

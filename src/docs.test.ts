@@ -1,0 +1,17 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { renderConfigReference } from './config/reference.js';
+import { renderErrorReference } from './errors-reference.js';
+import { ERRORS } from './errors.js';
+
+describe('generated docs are in step with the code', () => {
+  it('docs/config.md matches the schema (run `npm run docs` after changing it)', () => {
+    assert.equal(readFileSync('docs/config.md', 'utf8'), renderConfigReference());
+  });
+  it('docs/errors.md lists every error code (run `npm run docs`)', () => {
+    const text = readFileSync('docs/errors.md', 'utf8');
+    assert.equal(text, renderErrorReference());
+    for (const code of Object.keys(ERRORS)) assert.ok(text.includes(`\`${code}\``), code);
+  });
+});

@@ -1,0 +1,28 @@
+import { ERRORS } from './errors.js';
+
+/** docs/errors.md, generated from the one table in errors.ts (a test keeps the file in step). */
+export function renderErrorReference(): string {
+  const lines = [
+    '# Error codes',
+    '',
+    '<!-- Generated from src/errors.ts by `npm run docs`; do not edit by hand. -->',
+    '',
+    'Every response the gateway makes itself is `application/problem+json` (RFC 9457) with `type`, `title`,',
+    '`status`, `detail`, and two extension members: a stable `code` and the `requestId` (also in the',
+    '`X-Request-Id` response header and in the access log). Codes are never renamed or reused.',
+    '',
+    '```json',
+    '{"type":"https://gateway.dev/errors/GW_ERR_ROUTE_NOT_FOUND","title":"Not Found","status":404,',
+    ' "detail":"No route for GET /nope.","code":"GW_ERR_ROUTE_NOT_FOUND","requestId":"3c10…"}',
+    '```',
+    '',
+    '| code | status | meaning |',
+    '|---|---:|---|',
+    ...Object.entries(ERRORS).map(([code, e]) => `| \`${code}\` | ${e.status} | ${e.message} |`),
+    '',
+    'Configuration problems are not HTTP responses: `gateway validate` / `gateway start` print one line per',
+    'problem naming the field path, and exit 1 (`GW_ERR_CONFIG_INVALID`).',
+    '',
+  ];
+  return lines.join('\n');
+}

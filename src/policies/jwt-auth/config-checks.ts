@@ -1,0 +1,108 @@
+/**
+ * Cross-field rules for `jwt` and route `auth` that the schema alone cannot say. Every problem names
+ * its field path. Key files are not read here (setup imports them once and reports what fails).
+ */
+import type { Config, RouteConfig } from '../../config/schema.js';
+import type { Problems } from '../../config/validate.js';
+import { suggest } from '../../util/suggest.js';
+import { HS_ALGORITHMS, type IssuerConfig, type JwtConfig } from './schema.js';
+
+/** RFC 7518 §3.2: an HMAC key must be at least as long as the hash output. */
+export const MIN_SECRET_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 };
+
+/** Headers a claim may never be forwarded as: the gateway or HTTP framing own them. */
+const RESERVED_HEADERS = new Set([
+  'host', 'authorization', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer',
+  'cookie', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-real-ip', 'x-request-id', 'expect',
+  'proxy-authorization', 'proxy-connection', 'content-type', 'content-encoding',
+]);
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+/** JWKS must come over https; plain http only from a loopback host (tests, a local IdP sidecar). */
+export function jwksUriProblem(uri: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch {
+    return 'expected an https:// URL';
+  }
+  if (u.protocol === 'https:') return undefined;
+  if (u.protocol === 'http:' && (LOOPBACK.has(u.hostname) || /^127\.\d+\.\d+\.\d+$/.test(u.hostname))) return undefined;
+  return `must be https:// (http:// is accepted only for loopback hosts), got ${JSON.stringify(uri)}`;
+}
+
+function keySources(iss: IssuerConfig): string[] {
+  return (['secret', 'jwksUri', 'jwksFile', 'publicKeyFile'] as const).filter((k) => iss[k] !== undefined);
+}
+
+function checkIssuer(iss: IssuerConfig, at: string, p: Problems): void {
+  const sources = keySources(iss);
+  if (sources.length !== 1) {
+    p.add(at, sources.length === 0 ? 'needs one of secret, jwksUri, jwksFile or publicKeyFile' : `give only one of ${sources.join(', ')}`);
+    return;
+  }
+  const source = sources[0]!;
+  iss.algorithms.forEach((alg, j) => {
+    const hs = (HS_ALGORITHMS as readonly string[]).includes(alg);
+    if (hs && source !== 'secret') p.add(`${at}.algorithms[${j}]`, `${alg} is an HMAC algorithm and needs a secret; this issuer has ${source} (mixing them invites key confusion)`);
+    if (!hs && source === 'secret') p.add(`${at}.algorithms[${j}]`, `${alg} needs a public key (jwksUri, jwksFile or publicKeyFile), not a secret`);
+  });
+  if (iss.secret !== undefined) {
+    const bytes = Buffer.byteLength(iss.secret, 'utf8');
+    const need = Math.max(0, ...iss.algorithms.map((a) => MIN_SECRET_BYTES[a] ?? 0));
+    if (bytes < need) p.add(`${at}.secret`, `too short: ${bytes} bytes; ${iss.algorithms.join('/')} needs at least ${need} (RFC 7518 §3.2)`);
+  }
+  if (iss.jwksUri !== undefined) {
+    const problem = jwksUriProblem(iss.jwksUri);
+    if (problem) p.add(`${at}.jwksUri`, problem);
+  }
+  if (iss.audiences === undefined) p.warn(`${at}.audiences`, 'not set: tokens this issuer minted for any other service are accepted too');
+}
+
+function checkRouteAuth(route: Pick<RouteConfig, 'auth'>, at: string, jwt: JwtConfig | undefined, p: Problems): void {
+  const auth = route.auth;
+  if (auth === undefined || auth === 'none') return;
+  if (jwt === undefined) {
+    p.add(`${at}.auth`, 'needs a top-level jwt block with at least one issuer');
+    return;
+  }
+  const names = jwt.issuers.map((i) => i.name);
+  auth.issuers?.forEach((name, j) => {
+    if (!names.includes(name)) {
+      const hint = suggest(name, names);
+      p.add(`${at}.auth.issuers[${j}]`, `unknown issuer "${name}" (${hint ? `did you mean "${hint}"? ` : ''}known: ${names.join(', ')})`);
+    }
+  });
+  if (auth.jwt === 'optional' && auth.scopes?.length) {
+    p.warn(`${at}.auth.scopes`, 'with jwt: optional, a request without a token passes without these scopes');
+  }
+}
+
+export function checkJwtConfig(config: Config, p: Problems): void {
+  const jwt = config.jwt;
+  if (jwt !== undefined) {
+    const byName = new Map<string, number>();
+    const byIss = new Map<string, number>();
+    jwt.issuers.forEach((iss, i) => {
+      const at = `jwt.issuers[${i}]`;
+      const sameName = byName.get(iss.name);
+      if (sameName !== undefined) p.add(`${at}.name`, `duplicate issuer name "${iss.name}" (also jwt.issuers[${sameName}])`);
+      else byName.set(iss.name, i);
+      const sameIss = byIss.get(iss.issuer);
+      if (sameIss !== undefined) p.add(`${at}.issuer`, `the same iss as jwt.issuers[${sameIss}]: iss must pick exactly one issuer`);
+      else byIss.set(iss.issuer, i);
+      checkIssuer(iss, at, p);
+    });
+    const headers = new Map<string, string>();
+    for (const [claim, header] of Object.entries(jwt.forwardClaims)) {
+      const h = header.toLowerCase();
+      if (RESERVED_HEADERS.has(h)) p.add(`jwt.forwardClaims.${claim}`, `"${header}" is a header the gateway or HTTP owns; pick another name (e.g. X-User-${claim})`);
+      const other = headers.get(h);
+      if (other !== undefined) p.add(`jwt.forwardClaims.${claim}`, `"${header}" is already used for claim "${other}"`);
+      headers.set(h, claim);
+    }
+  }
+  checkRouteAuth(config.defaults, 'defaults', jwt, p);
+  config.routes.forEach((route, i) => checkRouteAuth(route, `routes[${i}]`, jwt, p));
+}

@@ -1,0 +1,87 @@
+/**
+ * GCRA, the generic cell rate algorithm (ITU-T I.371; the algorithm behind redis-cell and
+ * throttled): "L requests per window W" becomes one request every T = W/L with a burst of L.
+ * A bucket holds one number, the theoretical arrival time (TAT): the moment it would be full again.
+ * A request at `now` conforms when TAT - now <= (L - 1)·T; then TAT becomes max(TAT, now) + T.
+ *
+ * Why GCRA: it is exact (N concurrent requests let exactly L through), it has no window edges (a
+ * fixed window lets 2L through around a boundary; here at most L ever pass at one instant, and a
+ * client that spent its burst gets one more request each T), and its state is one integer per key,
+ * which keeps the memory store small and the Redis script short.
+ *
+ * All times are integer microseconds, so the arithmetic is exact in a double (and in Redis Lua):
+ * T is rounded to whole microseconds once, at compile time. The Redis script (stores/redis-script.ts)
+ * is the same arithmetic, line for line.
+ */
+
+/** A limit as the stores need it: emission interval and burst. */
+export interface Rate {
+  /** T = window / limit, whole microseconds (at least 1). */
+  readonly interval: number;
+  /** L. */
+  readonly limit: number;
+  /** Shadow limits are counted but never reject. */
+  readonly enforce: boolean;
+}
+
+/** What one request did to one limit. */
+export interface LimitOutcome {
+  /** The request exceeded this limit (for a shadow limit: would have been rejected). */
+  over: boolean;
+  /** Requests still available now (the draft-11 `r`). */
+  remaining: number;
+  /** Microseconds until one more request becomes available (the draft-11 `t`; Retry-After when over). */
+  reset: number;
+}
+
+export interface Decision {
+  /** False when at least one enforced limit is exceeded. */
+  readonly allowed: boolean;
+  /** One entry per limit, in the route's order. */
+  readonly outcomes: readonly LimitOutcome[];
+}
+
+export function toRate(limit: number, windowMs: number, enforce: boolean): Rate {
+  return { interval: Math.max(1, Math.round((windowMs * 1000) / limit)), limit, enforce };
+}
+
+/** Whether a request at `now` fits a bucket whose stored TAT is `tat` (0 when absent). */
+export function conforms(tat: number, now: number, rate: Rate): boolean {
+  return Math.max(tat, now) - now <= (rate.limit - 1) * rate.interval;
+}
+
+/** Remaining and reset for a bucket whose TAT is `tat` (after this request was counted or not). */
+export function outcome(tat: number, now: number, rate: Rate, over: boolean): LimitOutcome {
+  const t = rate.interval;
+  const free = rate.limit * t - (Math.max(tat, now) - now); // microseconds of capacity left
+  const remaining = Math.max(0, Math.floor(free / t));
+  return { over, remaining, reset: (remaining + 1) * t - free };
+}
+
+/**
+ * Decide one request against every limit of a route, atomically: a request refused by any enforced
+ * limit counts against none (so a client that is limited on one key does not also drain the others),
+ * and a shadow limit the request would have exceeded is not advanced either — its bucket evolves
+ * exactly as an enforced one would, which is what trying a limit in shadow mode means.
+ *
+ * `tats[i]` is the stored TAT of limit i (0 when absent); `store(i, tat)` writes the new one.
+ */
+export function decide(tats: ArrayLike<number>, now: number, rates: readonly Rate[], store: (i: number, tat: number) => void): Decision {
+  let allowed = true;
+  const over: boolean[] = new Array<boolean>(rates.length);
+  for (let i = 0; i < rates.length; i++) {
+    over[i] = !conforms(tats[i]!, now, rates[i]!);
+    if (over[i] && rates[i]!.enforce) allowed = false;
+  }
+  const outcomes: LimitOutcome[] = new Array<LimitOutcome>(rates.length);
+  for (let i = 0; i < rates.length; i++) {
+    const rate = rates[i]!;
+    let tat = tats[i]!;
+    if (allowed && !over[i]) {
+      tat = Math.max(tat, now) + rate.interval;
+      store(i, tat);
+    }
+    outcomes[i] = outcome(tat, now, rate, over[i]!);
+  }
+  return { allowed, outcomes };
+}

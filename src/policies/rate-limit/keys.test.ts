@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { keyValue, MAX_RAW_VALUE, parseKey, type KeySource } from './keys.js';
+
+const src = (over: Partial<{ ip: string; sub: string; headers: Record<string, string> }> = {}): KeySource => ({
+  clientIp: over.ip ?? '203.0.113.7',
+  principal: over.sub !== undefined ? { subject: over.sub } : undefined,
+  req: { headers: over.headers ?? {} },
+});
+
+describe('rate-limit keys', () => {
+  it('ip is the resolved client address', () => {
+    assert.equal(keyValue(parseKey('ip'), src()), 'ip:203.0.113.7');
+  });
+  it('consumer is the JWT subject, the ip when anonymous', () => {
+    assert.equal(keyValue(parseKey('consumer'), src({ sub: 'user-42' })), 'c:user-42');
+    assert.equal(keyValue(parseKey('consumer'), src()), 'ip:203.0.113.7');
+    assert.equal(keyValue(parseKey('consumer'), src({ sub: '' })), 'ip:203.0.113.7');
+  });
+  it('header:NAME is case-insensitive and falls back to the ip when absent or empty', () => {
+    const spec = parseKey('header:X-Api-Key');
+    assert.equal(keyValue(spec, src({ headers: { 'x-api-key': 'k1' } })), 'h:k1');
+    assert.equal(keyValue(spec, src()), 'ip:203.0.113.7');
+    assert.equal(keyValue(spec, src({ headers: { 'x-api-key': '  ' } })), 'ip:203.0.113.7');
+  });
+  it('a header value can never land in an ip bucket', () => {
+    assert.notEqual(keyValue(parseKey('header:x-k'), src({ headers: { 'x-k': 'ip:203.0.113.7' } })), keyValue(parseKey('ip'), src()));
+  });
+  it('route is one bucket for everybody', () => {
+    assert.equal(keyValue(parseKey('route'), src({ ip: '1.1.1.1' })), keyValue(parseKey('route'), src({ ip: '2.2.2.2' })));
+  });
+  it('long values are digested, so one bucket never costs kilobytes', () => {
+    const v = keyValue(parseKey('header:x-k'), src({ headers: { 'x-k': 'a'.repeat(8000) } }));
+    assert.ok(v.length < 64, v);
+    assert.equal(keyValue(parseKey('header:x-k'), src({ headers: { 'x-k': 'a'.repeat(MAX_RAW_VALUE) } })).length, MAX_RAW_VALUE + 2);
+  });
+});

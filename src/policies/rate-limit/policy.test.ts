@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { parseConfig } from '../../config/load.js';
+import type { RequestContext } from '../../pipeline/context.js';
+import { GatewayError } from '../../errors.js';
+import { rateLimitPolicy } from './policy.js';
+
+function fakeCtx(over: Partial<RequestContext> = {}): RequestContext {
+  const headers: Record<string, string> = {};
+  return {
+    clientIp: '192.0.2.1',
+    principal: undefined,
+    req: { headers: {} },
+    rateLimited: false,
+    responseHeaders: headers,
+    setResponseHeader: (n: string, v: string) => (headers[n] = v),
+    log: pino({ level: 'silent' }),
+    ...over,
+  } as unknown as RequestContext;
+}
+
+const yaml = (top: string) => `
+${top}
+upstreams: { b: { targets: [{ url: "http://127.0.0.1:9" }] } }
+routes:
+  - name: r
+    match: { pathPrefix: / }
+    upstream: b
+    rateLimit: [{ key: consumer, limit: 1, window: 1m }]
+`;
+
+describe('rate-limit policy', () => {
+  it('keys consumer limits by the principal subject', async () => {
+    const { config } = parseConfig(yaml(''), {});
+    const services = { logger: pino({ level: 'silent' }), metrics: { rateLimitStoreError() {}, jwksFetchError() {} }, env: {} };
+    const shared = await rateLimitPolicy.setup!(config, services, undefined);
+    const hooks = rateLimitPolicy.create(config.routes[0]!, config, shared)!;
+    const alice = () => fakeCtx({ principal: { subject: 'alice', issuer: 'i', scopes: [], claims: {} } });
+    assert.equal(hooks.onRequest!(alice()), undefined, 'synchronous: the memory store costs no promise');
+    assert.ok(hooks.onRequest!(alice()) instanceof GatewayError);
+    const bob = fakeCtx({ principal: { subject: 'bob', issuer: 'i', scopes: [], claims: {} } });
+    assert.equal(hooks.onRequest!(bob), undefined, 'same ip, another consumer: another bucket');
+    await rateLimitPolicy.dispose!(shared, undefined);
+  });
+
+  it('counts every store failure and decides it by onStoreError', async () => {
+    const { config } = parseConfig(yaml('rateLimit: { store: redis, redis: { url: "redis://127.0.0.1:1", timeout: 20ms }, onStoreError: deny }'), {});
+    let errors = 0;
+    const services = { logger: pino({ level: 'silent' }), metrics: { rateLimitStoreError: () => errors++, jwksFetchError() {} }, env: {} };
+    const shared = await rateLimitPolicy.setup!({ ...config }, services, undefined);
+    const hooks = rateLimitPolicy.create(config.routes[0]!, config, shared)!;
+    for (let i = 0; i < 3; i++) {
+      const r = await hooks.onRequest!(fakeCtx());
+      assert.ok(r instanceof GatewayError && r.code === 'GW_ERR_RATE_LIMIT_STORE');
+    }
+    assert.equal(errors, 3);
+    await rateLimitPolicy.dispose!(shared, undefined);
+  });
+
+  it('a reload with the same store settings keeps the store (and its buckets)', async () => {
+    const { config } = parseConfig(yaml(''), {});
+    const services = { logger: pino({ level: 'silent' }), metrics: { rateLimitStoreError() {}, jwksFetchError() {} }, env: {} };
+    const first = await rateLimitPolicy.setup!(config, services, undefined);
+    const second = await rateLimitPolicy.setup!(config, services, first);
+    assert.equal(second.store, first.store);
+    await rateLimitPolicy.dispose!(first, second);
+    const hooks = rateLimitPolicy.create(config.routes[0]!, config, second)!;
+    assert.equal(hooks.onRequest!(fakeCtx()), undefined, 'not closed by the retired snapshot');
+    await rateLimitPolicy.dispose!(second, undefined);
+  });
+});

@@ -1,0 +1,205 @@
+/**
+ * The rate-limit policy (phase admission, after auth so `consumer` sees the principal).
+ * setup() makes the store once per snapshot and hands it on across reloads when its settings did not
+ * change (the memory buckets and the Redis connection survive a reload); create() compiles a route's
+ * limits into store keys, rates and header prefixes, so a request only reads its key values.
+ */
+import type { Logger } from 'pino';
+import type { Config, RouteConfig } from '../../config/schema.js';
+import { GatewayError } from '../../errors.js';
+import type { RequestContext } from '../../pipeline/context.js';
+import { definePolicy, type GatewayMetrics, type HookResult, type RouteHooks } from '../../pipeline/policy.js';
+import { parseDuration } from '../../util/units.js';
+import { toRate, type Decision, type Rate } from './algorithm.js';
+import { policyHeader, rateLimitHeader, seconds, sfString, tightest } from './headers.js';
+import { keyValue, parseKey, type KeySpec } from './keys.js';
+import { createLogGate, type LogGate } from './log-gate.js';
+import { rateLimitGlobalFields, rateLimitRouteFields, type LimitConfig, type RateLimitSettings } from './schema.js';
+import { createMemoryStore, type MemoryStore } from './stores/memory.js';
+import { createRedisStore } from './stores/redis.js';
+import type { RateLimitStore } from './stores/store.js';
+import { limitName, validateRateLimit } from './validate.js';
+
+export const POLICY_NAME = 'rate-limit';
+/** How long setup waits for a first Redis connection before serving anyway (decided by onStoreError). */
+const REDIS_STARTUP_WAIT_MS = 2000;
+
+export interface RateLimitShared {
+  readonly settings: RateLimitSettings;
+  /** Undefined when no route has a limit. */
+  readonly store: RateLimitStore | undefined;
+  /** What the store was made from: a reload with the same identity keeps it. */
+  readonly identity: string;
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly storeErrorLog: LogGate;
+}
+
+function limitLists(config: Config): (readonly LimitConfig[] | undefined)[] {
+  return [config.defaults.rateLimit, ...config.routes.map((r) => r.rateLimit)];
+}
+
+function storeIdentity(s: RateLimitSettings): string {
+  return s.store === 'memory' ? `memory|${s.memory.maxKeys}` : `redis|${s.redis.url}|${s.redis.prefix}|${s.redis.timeout}`;
+}
+
+async function makeStore(s: RateLimitSettings, maxWindowMs: number, logger: Logger): Promise<RateLimitStore> {
+  if (s.store === 'memory') return createMemoryStore({ maxKeys: s.memory.maxKeys, maxWindowMs });
+  const gate = createLogGate(10_000);
+  const store = createRedisStore({
+    url: s.redis.url!,
+    prefix: s.redis.prefix,
+    timeoutMs: parseDuration(s.redis.timeout)!,
+    onConnectionError(err) {
+      const held = gate.pass();
+      if (held >= 0) logger.warn({ event: 'ratelimit.redis_error', reason: err.message, suppressed: held }, 'rate-limit Redis connection failed; retrying');
+    },
+  });
+  if (!(await store.ready(REDIS_STARTUP_WAIT_MS))) {
+    logger.warn({ event: 'ratelimit.redis_unavailable' }, `rate-limit Redis not reachable yet; requests are decided by onStoreError (${s.onStoreError}) until it is`);
+  }
+  return store;
+}
+
+interface CompiledLimit {
+  readonly name: string;
+  readonly key: KeySpec;
+  readonly rate: Rate;
+  /** `route:name:` — the store key is this plus the key value. */
+  readonly bucketPrefix: string;
+  /** `"name";r=` for the RateLimit field. */
+  readonly fieldPrefix: string;
+  readonly shadowLog: LogGate;
+}
+
+function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared: RateLimitShared): RouteHooks {
+  const store = shared.store!;
+  const { onStoreError, headers } = shared.settings;
+  const compiled: CompiledLimit[] = limits.map((l) => {
+    const name = limitName(l);
+    return {
+      name,
+      key: parseKey(l.key),
+      rate: toRate(l.limit, parseDuration(l.window)!, l.mode === 'enforce'),
+      bucketPrefix: `${route.name}:${name}:`,
+      fieldPrefix: `${sfString(name)};r=`,
+      shadowLog: createLogGate(1000),
+    };
+  });
+  const rates = compiled.map((c) => c.rate);
+  const prefixes = compiled.map((c) => c.fieldPrefix);
+  const policyField = policyHeader(limits.map((l) => ({ name: limitName(l), limit: l.limit, windowSeconds: parseDuration(l.window)! / 1000 })));
+
+  function apply(ctx: RequestContext, d: Decision): HookResult {
+    const out = d.outcomes;
+    if (headers.draft11) ctx.setResponseHeader('ratelimit', rateLimitHeader(prefixes, out));
+    if (headers.legacy) {
+      const i = tightest(out);
+      ctx.setResponseHeader('ratelimit-limit', String(rates[i]!.limit));
+      ctx.setResponseHeader('ratelimit-remaining', String(out[i]!.remaining));
+      ctx.setResponseHeader('ratelimit-reset', String(seconds(out[i]!.reset)));
+    }
+    let retry = 0;
+    let violated = '';
+    for (let i = 0; i < out.length; i++) {
+      const o = out[i]!;
+      if (!o.over) continue;
+      const c = compiled[i]!;
+      if (c.rate.enforce) {
+        if (o.reset > retry) retry = o.reset;
+        violated ||= c.name;
+        continue;
+      }
+      const held = c.shadowLog.pass();
+      if (held >= 0) {
+        ctx.log.info(
+          { event: 'ratelimit.shadow', limit: c.name, key: c.key.kind, clientIp: ctx.clientIp, suppressed: held },
+          `shadow limit ${c.name} would have rejected this request`,
+        );
+      }
+    }
+    if (d.allowed) return undefined;
+    ctx.rateLimited = true;
+    const wait = Math.max(1, seconds(retry));
+    return new GatewayError('GW_ERR_RATE_LIMITED', `Rate limit "${violated}" exceeded; retry in ${wait}s.`, { 'retry-after': String(wait) });
+  }
+
+  function failed(ctx: RequestContext, err: unknown): HookResult {
+    shared.metrics.rateLimitStoreError();
+    const held = shared.storeErrorLog.pass();
+    if (held >= 0) {
+      ctx.log.warn(
+        { event: 'ratelimit.store_error', reason: err instanceof Error ? err.message : String(err), decision: onStoreError, suppressed: held },
+        `rate-limit store failed; request ${onStoreError === 'allow' ? 'allowed' : 'denied'} (onStoreError)`,
+      );
+    }
+    if (onStoreError === 'allow') return undefined;
+    return new GatewayError('GW_ERR_RATE_LIMIT_STORE', undefined, { 'retry-after': '1' });
+  }
+
+  return {
+    policy: POLICY_NAME,
+    onRequest(ctx) {
+      const keys = new Array<string>(compiled.length);
+      for (let i = 0; i < compiled.length; i++) keys[i] = compiled[i]!.bucketPrefix + keyValue(compiled[i]!.key, ctx);
+      let result: Decision | Promise<Decision>;
+      try {
+        result = store.hit(keys, rates);
+      } catch (err) {
+        return failed(ctx, err);
+      }
+      // The memory store answers synchronously: no promise on that path (see pipeline/chain.ts).
+      if (result instanceof Promise) return result.then((d) => apply(ctx, d), (err: unknown) => failed(ctx, err));
+      return apply(ctx, result);
+    },
+    // RateLimit-Policy never changes: it goes on every response of the route, also those refused
+    // before the limiter ran (401 …) or when the store failed.
+    onResponse: headers.draft11
+      ? (_ctx, h) => {
+          h['ratelimit-policy'] = policyField;
+        }
+      : undefined,
+  };
+}
+
+export const rateLimitPolicy = definePolicy<RateLimitShared>({
+  name: POLICY_NAME,
+  phase: 'admission',
+  order: 10,
+  routeFields: rateLimitRouteFields,
+  globalFields: rateLimitGlobalFields,
+  validate: validateRateLimit,
+
+  async setup(config, services, previous) {
+    const settings = config.rateLimit;
+    const lists = limitLists(config);
+    const used = lists.some((l) => l !== undefined && l.length > 0);
+    const maxWindowMs = Math.max(1000, ...lists.flatMap((l) => (l ?? []).map((x) => parseDuration(x.window)!)));
+    const identity = storeIdentity(settings);
+    let store: RateLimitStore | undefined;
+    if (used) {
+      if (previous?.store !== undefined && previous.identity === identity) {
+        store = previous.store;
+        if (store.kind === 'memory') (store as MemoryStore).setMaxWindow(maxWindowMs);
+      } else store = await makeStore(settings, maxWindowMs, services.logger);
+    }
+    return {
+      settings,
+      store,
+      identity,
+      logger: services.logger,
+      metrics: services.metrics,
+      storeErrorLog: previous?.storeErrorLog ?? createLogGate(1000),
+    };
+  },
+
+  create(route, _config, shared) {
+    const limits = route.rateLimit;
+    if (limits === undefined || limits.length === 0 || shared.store === undefined) return undefined;
+    return compileRoute(route, limits, shared);
+  },
+
+  async dispose(shared, next) {
+    if (shared.store !== undefined && shared.store !== next?.store) await shared.store.close();
+  },
+});

@@ -1,0 +1,88 @@
+/**
+ * The memory store: one TAT per bucket in a Map, synchronous, per process.
+ *
+ * Bounded two ways. By count: two generations (the quick-lru scheme) — new and touched buckets go
+ * into `current`; when it holds maxKeys/2, `current` becomes `old` and the previous `old` is dropped
+ * whole, so at most maxKeys buckets live and the least recently used go first, without per-entry
+ * bookkeeping. By time: the generations also turn over once per longest window, and a bucket not
+ * touched for a whole window is full again (its TAT is in the past), so dropping it loses nothing.
+ * One million distinct client addresses therefore cost at most maxKeys entries, and an idle gateway
+ * gives the memory back within two longest windows.
+ */
+import { decide, type Decision, type Rate } from '../algorithm.js';
+import type { RateLimitStore } from './store.js';
+
+export interface MemoryStoreOptions {
+  maxKeys: number;
+  /** The longest window in use, ms (generations turn over at least this often). */
+  maxWindowMs: number;
+  /** Microseconds on a monotonic clock (tests pass a fake one). */
+  now?: () => number;
+}
+
+export interface MemoryStore extends RateLimitStore {
+  readonly kind: 'memory';
+  /** Buckets held, both generations (a bucket may sit in both for a while). */
+  size(): number;
+  /** A reload kept this store: follow its longest window. */
+  setMaxWindow(ms: number): void;
+}
+
+const monotonicMicros = (): number => Math.floor(performance.now() * 1000);
+
+export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
+  const now = opts.now ?? monotonicMicros;
+  const half = Math.max(1, Math.floor(opts.maxKeys / 2));
+  let current = new Map<string, number>();
+  let old = new Map<string, number>();
+  let maxWindowUs = opts.maxWindowMs * 1000;
+  let generationStart = now();
+  let timer: NodeJS.Timeout | undefined;
+
+  function rotate(at: number): void {
+    old = current;
+    current = new Map();
+    generationStart = at;
+  }
+
+  function arm(): void {
+    if (timer) clearInterval(timer);
+    // Turn over even when no request comes, so an idle gateway frees what a burst left behind.
+    timer = setInterval(() => {
+      const t = now();
+      if (t - generationStart >= maxWindowUs) rotate(t);
+    }, Math.max(1000, Math.min(maxWindowUs / 1000, 2_147_483_647)));
+    timer.unref();
+  }
+  arm();
+
+  function read(key: string): number {
+    const v = current.get(key);
+    if (v !== undefined) return v;
+    const o = old.get(key);
+    if (o === undefined) return 0;
+    current.set(key, o); // promote: it was used, keep it past the next turn-over
+    return o;
+  }
+
+  return {
+    kind: 'memory',
+    hit(keys: readonly string[], rates: readonly Rate[]): Decision {
+      const t = now();
+      if (current.size >= half || t - generationStart >= maxWindowUs) rotate(t);
+      const tats = new Array<number>(keys.length);
+      for (let i = 0; i < keys.length; i++) tats[i] = read(keys[i]!);
+      return decide(tats, t, rates, (i, tat) => current.set(keys[i]!, tat));
+    },
+    size: () => current.size + old.size,
+    setMaxWindow(ms: number) {
+      maxWindowUs = ms * 1000;
+      arm();
+    },
+    async close() {
+      if (timer) clearInterval(timer);
+      current.clear();
+      old.clear();
+    },
+  };
+}

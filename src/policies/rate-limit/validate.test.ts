@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseConfig } from '../../config/load.js';
+import { ConfigError } from '../../errors.js';
+
+const base = (top: string, limits: string) => `
+${top}
+upstreams: { b: { targets: [{ url: "http://127.0.0.1:9" }] } }
+routes:
+  - name: r
+    match: { pathPrefix: / }
+    upstream: b
+    rateLimit: ${limits}
+`;
+
+function problems(yaml: string): string[] {
+  try {
+    parseConfig(yaml, {});
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  return [];
+}
+
+describe('rate-limit config', () => {
+  it('accepts the issue example and fills defaults', () => {
+    const { config } = parseConfig(
+      base(
+        'rateLimit: { store: redis, redis: { url: "${REDIS_URL:-redis://127.0.0.1:6379}", timeout: 50ms, prefix: "gw:" }, onStoreError: allow }',
+        '[{ key: consumer, limit: 100, window: 1m }, { key: ip, limit: 10, window: 1s }, { key: "header:x-api-key", limit: 1000, window: 1h }]',
+      ),
+      {},
+    );
+    assert.equal(config.rateLimit.store, 'redis');
+    assert.equal(config.routes[0]!.rateLimit![0]!.mode, 'enforce');
+    assert.deepEqual(config.rateLimit.headers, { draft11: true, legacy: true });
+  });
+
+  it('defaults to the memory store', () => {
+    assert.equal(parseConfig(base('', '[{ key: ip, limit: 1, window: 1s }]'), {}).config.rateLimit.store, 'memory');
+  });
+
+  it('reports bad limits with their field path', () => {
+    assert.deepEqual(problems(base('', '[{ key: "header:", limit: 0, window: 1s, mode: strict }]')).map((p) => p.split(':')[0]), [
+      'routes[0].rateLimit[0].key',
+      'routes[0].rateLimit[0].limit',
+      'routes[0].rateLimit[0].mode',
+    ]);
+    assert.match(problems(base('', '[{ key: ip, limit: 5, window: 500ms }]'))[0]!, /^routes\[0\]\.rateLimit\[0\]\.window: must be at least 1s/);
+    assert.match(problems(base('', '[{ key: ip, limit: 5, window: 1500ms }]'))[0]!, /whole number of seconds/);
+    assert.match(problems(base('', '[{ key: ip, limit: 5, window: 1s, burst: 3 }]'))[0]!, /^routes\[0\]\.rateLimit\[0\]\.burst: unknown field/);
+    assert.match(problems(base('', '[{ key: ip, limit: 5, window: 1s }, { key: ip, limit: 9, window: 1s }]'))[0]!, /^routes\[0\]\.rateLimit\[1\]: a second limit named "ip-1s"/);
+  });
+
+  it('requires a redis url with store: redis', () => {
+    assert.deepEqual(problems(base('rateLimit: { store: redis }', '[]')), ['rateLimit.redis.url: required with store: redis']);
+    assert.match(problems(base('rateLimit: { store: redis, redis: { url: "http://x" } }', '[]'))[0]!, /^rateLimit\.redis\.url: expected a redis:\/\//);
+    assert.match(problems(base('rateLimit: { stor: redis }', '[]'))[0]!, /^rateLimit\.stor: unknown field, did you mean "store"\?/);
+  });
+});
