@@ -9,6 +9,8 @@ import type { Config } from './config/schema.js';
 import { createLogger, type LoggerOptions } from './logger.js';
 import { createAdminServer } from './admin/admin.js';
 import type { RequestContext } from './pipeline/context.js';
+import { createObservability } from './observe/index.js';
+import type { RequestTracer } from './observe/tracing/tracer.js';
 import { NO_METRICS, type GatewayMetrics, type GatewayServices, type RequestObserver } from './pipeline/policy.js';
 import type { UpstreamErrorKind } from './proxy/errors.js';
 import { compileSnapshot, disposeSnapshot, type Snapshot } from './router/compile.js';
@@ -34,6 +36,10 @@ export interface GatewayExtension {
   metrics?: GatewayMetrics;
   metricsHandler?: (req: IncomingMessage, res: ServerResponse) => void;
   onUpstreamError?(ctx: RequestContext, target: Target, kind: UpstreamErrorKind, err: Error): void;
+  /** Trace context: sets ctx.traceId and the upstream traceparent before anything can refuse a request. */
+  tracer?: RequestTracer;
+  /** Told the gateway once it exists (the in-flight gauge reads it). */
+  bind?(gateway: { readonly requestsInFlight: number }): void;
   close?(): void | Promise<void>;
 }
 
@@ -43,7 +49,7 @@ export type ExtensionFactory = (
   base: Pick<GatewayServices, 'logger' | 'env'>,
 ) => GatewayExtension | Promise<GatewayExtension>;
 
-export const EXTENSIONS: readonly ExtensionFactory[] = [];
+export const EXTENSIONS: readonly ExtensionFactory[] = [createObservability];
 
 export class Gateway implements HandlerHost {
   snapshot: Snapshot;
@@ -52,6 +58,7 @@ export class Gateway implements HandlerHost {
   draining = false;
   ready = false;
   metricsHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  readonly tracer: RequestTracer | undefined;
   private inFlight = 0;
   private drained: (() => void) | undefined;
   private readonly pools: PoolSet;
@@ -69,6 +76,8 @@ export class Gateway implements HandlerHost {
     this.pools = pools;
     this.extensions = extensions;
     this.metricsHandler = extensions.find((e) => e.metricsHandler)?.metricsHandler;
+    this.tracer = extensions.find((e) => e.tracer)?.tracer;
+    for (const e of extensions) e.bind?.(this);
   }
 
   /** Compile a validated config into a gateway that is ready to start(). */
@@ -163,6 +172,7 @@ export class Gateway implements HandlerHost {
     await disposeSnapshot(this.snapshot);
     for (const e of this.extensions) await e.close?.();
     this.logger.info({ event: 'gateway.stopped', abandoned }, 'stopped');
-    this.logger.flush();
+    // The logger writes asynchronously: wait until every line (the last access lines too) is out.
+    await new Promise<void>((resolve) => this.logger.flush(() => resolve()));
   }
 }

@@ -6,6 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Duration, Size, Strict } from './types.js';
 import { policyGlobalFields, policyRouteFields } from '../policies/fields.js';
+import { MetricsSchema, TracingSchema } from '../observe/schema.js';
 
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'] as const;
 
@@ -103,9 +104,17 @@ export const LoggingSchema = Strict(
   {
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'Lowest level written.' }),
     format: Type.Union([Type.Literal('json'), Type.Literal('pretty')], { default: 'json', description: 'json for machines; pretty (pino-pretty) for humans at a terminal.' }),
-    accessLog: Type.Boolean({ default: true, description: 'One line per request.' }),
-    sample: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Share of successful requests logged (errors are always logged).' }),
-    redactHeaders: Type.Array(Type.String(), { default: [], description: 'Further header names never written to logs (Authorization and cookies never are).' }),
+    accessLog: Type.Boolean({ default: true, description: 'One line per request (event "access", level info). Off costs nothing per request.' }),
+    sample: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 1,
+      description: 'Share of successful requests logged. Responses with status >= 400 (and rate-limited or auth-failed requests) are always logged.',
+    }),
+    redactHeaders: Type.Array(Type.String(), {
+      default: [],
+      description: 'Further header names never written to logs. The access log writes no headers but User-Agent; Authorization, cookies and these are redacted from any other line that carries headers.',
+    }),
   },
   { default: {}, description: 'Gateway events and access log (pino, standard output).' },
 );
@@ -116,6 +125,8 @@ export const ConfigSchema = Strict(
     server: ServerSchema,
     admin: AdminSchema,
     logging: LoggingSchema,
+    metrics: MetricsSchema,
+    tracing: TracingSchema,
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$', hint: 'a name of letters, digits, "_", "." or "-"' }), UpstreamSchema, { description: 'Named groups of backend targets.' }),
     routes: Type.Array(RouteSchema, { description: 'The route table. Most specific match wins (see README).' }),
     defaults: DefaultsSchema,

@@ -27,6 +27,10 @@ export class RequestContext {
   requestId = '';
   /** W3C trace id (32 hex), when the tracing policy set one. */
   traceId = '';
+  /** The caller's span id (parent-id of a valid incoming traceparent), '' when the gateway started the trace. */
+  parentSpanId = '';
+  /** The gateway's own span id when it records spans (OTLP export on), else ''. */
+  spanId = '';
   /** The client's address after trustedProxies (X-Forwarded-For is believed only from them). */
   clientIp = '';
   /** The TCP peer's address. */
@@ -85,7 +89,7 @@ export class RequestContext {
 
   /** A pino child logger bound to this request, made on first use (most requests never need one). */
   get log(): Logger {
-    return (this.logger ??= this.baseLogger.child({ requestId: this.requestId, route: this.route?.name }));
+    return (this.logger ??= this.baseLogger.child({ requestId: this.requestId, traceId: this.traceId || undefined, route: this.route?.name }));
   }
 
   addUpstreamHeader(name: string, value: string): void {

@@ -13,6 +13,7 @@ import type { CompiledRoute, Snapshot } from '../router/compile.js';
 import { matchRoute } from '../router/match.js';
 import { normaliseTarget } from '../router/normalise.js';
 import { forward, type UpstreamEvents } from '../proxy/forward.js';
+import type { RequestTracer } from '../observe/tracing/tracer.js';
 import { hostName, isWellFormedRequestId, scanRequestHeaders } from '../proxy/headers.js';
 import { canonicalIp, type TrustedProxies } from '../util/ip.js';
 import { replyError } from './respond.js';
@@ -22,6 +23,8 @@ export interface HandlerHost extends UpstreamEvents {
   readonly snapshot: Snapshot;
   readonly logger: Logger;
   readonly draining: boolean;
+  /** W3C trace context (undefined when tracing is off). */
+  readonly tracer?: RequestTracer | undefined;
   requestStarted(): void;
   requestFinished(): void;
 }
@@ -107,6 +110,8 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     const scan = scanRequestHeaders(req.rawHeaders, snapshot.strippedRequestHeaders, false);
     ctx.requestId = scan.requestId !== undefined && isWellFormedRequestId(scan.requestId) ? scan.requestId : randomUUID();
     ctx.clientIp = trusted ? clientAddress(peer, scan.forwardedFor, snapshot.trustedProxies) : peer;
+    // Before any refusal, so every access line has a trace id; replaces the client's traceparent/tracestate.
+    host.tracer?.begin(ctx, scan.headers);
 
     // While draining, requests already on open connections are served, then those connections close.
     if (host.draining) ctx.res.shouldKeepAlive = false;
