@@ -1,12 +1,12 @@
 import cluster from 'node:cluster';
 import { Gateway } from '../gateway.js';
 import { ConfigError } from '../errors.js';
-import { loadForCli } from './load.js';
+import { loadForCli, reportProblems } from './load.js';
 import { str, type Command } from './command.js';
 
 /** Run one gateway in this process until SIGTERM/SIGINT, then drain and exit 0. */
 export async function runGateway(file: string): Promise<number> {
-  const loaded = await loadForCli(file);
+  const loaded = await loadForCli(file, true);
   if (!loaded) return 1;
   let gateway: Gateway;
   try {
@@ -14,8 +14,7 @@ export async function runGateway(file: string): Promise<number> {
   } catch (err) {
     // Problems only found while compiling (an unreadable key file …): same report as validation.
     if (!(err instanceof ConfigError)) throw err;
-    console.error(`${file}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}`);
-    for (const p of err.problems) console.error(`  ${p}`);
+    reportProblems(file, err, true);
     return 1;
   }
   try {
@@ -88,7 +87,7 @@ export const startCommand: Command = {
     }
     if (workers > 1 && cluster.isPrimary) {
       // Validate once before forking so a bad file fails with one report, not N.
-      if (!(await loadForCli(file))) return 1;
+      if (!(await loadForCli(file, true))) return 1;
       return runPrimary(workers);
     }
     return runGateway(file);

@@ -40,7 +40,9 @@ export function replyError(ctx: RequestContext, err: GatewayError): void {
   if (ctx.hasBody && !ctx.req.complete) headers['connection'] = 'close';
   const route = ctx.route;
   if (route && route.responseHooks.length > 0) runResponseHooks(route.responseHooks, ctx, headers);
-  headers['content-length'] = Buffer.byteLength(body);
+  const length = Buffer.byteLength(body);
+  headers['content-length'] = length;
+  ctx.bytesOut = ctx.method === 'HEAD' ? 0 : length;
   res.writeHead(err.status, headers);
   res.end(body);
 }
