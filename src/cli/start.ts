@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { Gateway } from '../gateway.js';
 import { ConfigError } from '../errors.js';
+import { parseDuration } from '../util/units.js';
 import { loadForCli, reportProblems } from './load.js';
 import { str, type Command } from './command.js';
 
@@ -32,6 +33,8 @@ export async function runGateway(file: string): Promise<number> {
       process.exit(1);
     }
     gateway.logger.info({ event: 'gateway.signal', signal }, `received ${signal}`);
+    // Whatever hangs (a listener whose cluster primary is gone …), the process ends after the grace period.
+    setTimeout(() => process.exit(1), parseDuration(loaded.config.server.gracePeriod)! + 5000).unref();
     gateway.close().then(
       () => process.exit(0),
       () => process.exit(1),
@@ -39,6 +42,8 @@ export async function runGateway(file: string): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // A cluster worker whose primary went away drains and exits instead of living on as an orphan.
+  if (cluster.isWorker) process.on('disconnect', () => stop('disconnect'));
   return -1;
 }
 
