@@ -28,6 +28,7 @@ export async function runGateway(file: string): Promise<number> {
   }
   let signals = 0;
   const stop = (signal: string) => {
+    if (signal === 'disconnect' && signals > 0) return; // the primary closing our channel while we drain
     if (++signals > 1) {
       gateway.logger.warn({ event: 'gateway.forced_exit', signal }, 'second signal: exiting now');
       process.exit(1);
