@@ -1,7 +1,8 @@
 import { compileSnapshot, describeRoutes, disposeSnapshot } from '../router/compile.js';
 import { PoolSet } from '../upstream/upstream.js';
 import pino from 'pino';
-import { loadForCli } from './load.js';
+import { loadForCli, reportProblems } from './load.js';
+import { ConfigError } from '../errors.js';
 import { NO_METRICS } from '../pipeline/policy.js';
 import type { Command } from './command.js';
 
@@ -15,10 +16,19 @@ export const validateCommand: Command = {
     const loaded = await loadForCli(file);
     if (!loaded) return 1;
     const pools = new PoolSet();
-    const snapshot = await compileSnapshot(loaded.config, loaded.warnings, {
-      services: { logger: pino({ level: 'silent' }), metrics: NO_METRICS, env: process.env },
-      pools,
-    });
+    let snapshot;
+    try {
+      snapshot = await compileSnapshot(loaded.config, loaded.warnings, {
+        services: { logger: pino({ level: 'silent' }), metrics: NO_METRICS, env: process.env },
+        pools,
+      });
+    } catch (err) {
+      await pools.closeAll();
+      // Problems only found while compiling (an unreadable key file …): same report as validation.
+      if (!(err instanceof ConfigError)) throw err;
+      reportProblems(file, err, false);
+      return 1;
+    }
     await disposeSnapshot(snapshot);
     await pools.closeAll();
     const table = describeRoutes(snapshot) as Array<Record<string, unknown> & { match: Record<string, unknown> }>;
