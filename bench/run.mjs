@@ -4,7 +4,7 @@
 // Plain Node ESM on the built gateway (dist/cli.js); `npm run bench` builds it first.
 // Options and scenario format: bench/README.md.
 import { spawn, execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -27,6 +27,8 @@ const USAGE = `Usage: npm run bench -- [options]        (or the env variables in
   --rounds 1          rounds; direct and gateway runs interleave, medians  [ROUNDS]
   --pin               taskset: gateway on CPU 1, backend + load on CPU 0   [PIN=1]
   --tool auto         wrk | autocannon | auto (wrk when installed)         [LOAD_TOOL]
+  --backend demo      demo (the gateway's demo backend) | nginx (a fixed
+                      JSON answer, as the shared peer harness uses)        [BACKEND]
   --list              list the scenarios and exit`;
 
 let opts;
@@ -40,6 +42,7 @@ try {
       rounds: { type: 'string' },
       pin: { type: 'boolean' },
       tool: { type: 'string' },
+      backend: { type: 'string' },
       list: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -81,6 +84,7 @@ const cfg = {
   rounds: int('ROUNDS', opts.rounds ?? process.env.ROUNDS ?? '1', 1, 100),
   pin: opts.pin ?? ['1', 'true', 'yes'].includes(process.env.PIN ?? ''),
   tool: opts.tool ?? process.env.LOAD_TOOL ?? 'auto',
+  backend: opts.backend ?? process.env.BACKEND ?? 'demo',
   scenarios: (opts.scenarios ?? process.env.SCENARIOS ?? 'plain').split(',').map((s) => s.trim()).filter(Boolean),
 };
 for (const s of cfg.scenarios) {
@@ -92,6 +96,8 @@ function onPath(bin) {
   return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, bin)));
 }
 if (!['auto', 'wrk', 'autocannon'].includes(cfg.tool)) usageError(`LOAD_TOOL must be wrk, autocannon or auto; got "${cfg.tool}"`);
+if (!['demo', 'nginx'].includes(cfg.backend)) usageError(`BACKEND must be demo or nginx; got "${cfg.backend}"`);
+if (cfg.backend === 'nginx' && !onPath('nginx')) usageError('BACKEND=nginx but nginx is not on PATH (apt-get install -y nginx)');
 if (cfg.tool === 'auto') cfg.tool = onPath('wrk') ? 'wrk' : 'autocannon';
 if (cfg.tool === 'wrk' && !onPath('wrk')) usageError('LOAD_TOOL=wrk but wrk is not on PATH');
 if (cfg.pin && !onPath('taskset')) {
@@ -413,15 +419,41 @@ const fmtMiB = (kb) => (Number.isFinite(kb) ? (kb / 1024).toFixed(0) : 'n/a');
 const fmtPct = (n) => (Number.isFinite(n) ? `${(n * 100).toFixed(1)}%` : '');
 
 function table(rows) {
-  const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'gateway/direct req/s', 'RSS after MiB', 'peak RSS MiB'];
-  const right = [false, true, true, true, true, true, true];
-  const cells = rows.map((r) => [r.label, fmtInt(r.rps), fmtMs(r.p50), fmtMs(r.p99), r.ratio === undefined ? '' : fmtPct(r.ratio), r.rss === undefined ? '' : fmtMiB(r.rss), r.peak === undefined ? '' : fmtMiB(r.peak)]);
+  const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'gateway/direct req/s', 'vs plain', 'RSS after MiB', 'peak RSS MiB'];
+  const right = [false, true, true, true, true, true, true, true];
+  const cells = rows.map((r) => [
+    r.label,
+    fmtInt(r.rps),
+    fmtMs(r.p50),
+    fmtMs(r.p99),
+    r.ratio === undefined ? '' : fmtPct(r.ratio),
+    r.vsPlain === undefined ? '' : fmtPct(r.vsPlain),
+    r.rss === undefined ? '' : fmtMiB(r.rss),
+    r.peak === undefined ? '' : fmtMiB(r.peak),
+  ]);
   const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c) => `| ${c.map((x, i) => (right[i] ? x.padStart(w[i]) : x.padEnd(w[i]))).join(' | ')} |`;
   return [line(head), `|${w.map((n, i) => (right[i] ? `${'-'.repeat(n + 1)}:` : '-'.repeat(n + 2))).join('|')}|`, ...cells.map(line)].join('\n');
 }
 
 // ------------------------------------------------------------------ main
+/** One nginx worker answering every path with a fixed JSON body (the shared harness's backend). */
+function nginxArgs(port) {
+  const dir = join(logDir, 'nginx');
+  mkdirSync(join(dir, 'tmp'), { recursive: true });
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1;\ndaemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n` +
+      `events { worker_connections 4096; }\n` +
+      `http {\n  access_log off;\n  keepalive_timeout 75s;\n  keepalive_requests 1000000;\n` +
+      ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/tmp/${t};\n`).join('') +
+      `  server {\n    listen ${HOST}:${port} backlog=4096;\n    location / {\n      default_type application/json;\n` +
+      `      return 200 '{"ok":true,"service":"backend"}';\n    }\n  }\n}\n`,
+  );
+  return ['-p', `${dir}/`, '-c', conf, '-e', `${dir}/error.log`];
+}
+
 async function main() {
   const node = process.execPath;
   const toolDesc = cfg.tool === 'wrk' ? `wrk -t1 -c${cfg.conns} -d${cfg.duration}s --latency` : `autocannon -c ${cfg.conns} -d ${cfg.duration}`;
@@ -434,7 +466,10 @@ async function main() {
   const scenarios = cfg.scenarios.map(readScenario);
   const [backendPort] = await freePorts(1);
   const backendUrl = `http://${HOST}:${backendPort}`;
-  const backend = startChild('backend', node, [CLI, 'demo-backend', '--port', String(backendPort), '--host', HOST], { cpu: cfg.pin ? LOAD_CPU : undefined });
+  const backend =
+    cfg.backend === 'nginx'
+      ? startChild('backend', 'nginx', nginxArgs(backendPort), { cpu: cfg.pin ? LOAD_CPU : undefined })
+      : startChild('backend', node, [CLI, 'demo-backend', '--port', String(backendPort), '--host', HOST], { cpu: cfg.pin ? LOAD_CPU : undefined });
   await waitUp(backend, backendPort, '/health', {});
   await waitUp(backend, backendPort, URL_PATH, {});
 
@@ -470,7 +505,14 @@ async function main() {
   }
   await stopAll();
 
-  const rows = [{ label: 'direct (demo backend)', rps: median(results.direct.map((r) => r.rps)), p50: median(results.direct.map((r) => r.p50)), p99: median(results.direct.map((r) => r.p99)) }];
+  // Each scenario against plain in the same round, when plain ran: what a policy costs.
+  if (results.plain) {
+    for (const sc of scenarios) {
+      if (sc.name === 'plain') continue;
+      results[sc.name].forEach((r, i) => (r.vsPlain = r.rps / results.plain[i].rps));
+    }
+  }
+  const rows = [{ label: `direct (${cfg.backend === 'nginx' ? 'nginx' : 'demo backend'})`, rps: median(results.direct.map((r) => r.rps)), p50: median(results.direct.map((r) => r.p50)), p99: median(results.direct.map((r) => r.p99)) }];
   for (const sc of scenarios) {
     const rs = results[sc.name];
     rows.push({
@@ -479,6 +521,7 @@ async function main() {
       p50: median(rs.map((r) => r.p50)),
       p99: median(rs.map((r) => r.p99)),
       ratio: median(rs.map((r) => r.ratio)), // median of per-round ratios: each pair ran back to back
+      vsPlain: rs[0].vsPlain === undefined ? undefined : median(rs.map((r) => r.vsPlain)),
       rss: median(rs.map((r) => r.rss)),
       peak: Math.max(...rs.map((r) => r.peak ?? NaN)),
     });

@@ -52,7 +52,7 @@ export const UpstreamSchema = Strict({
     {
       connect: Duration('Time to establish a TCP connection to a target.', '2s'),
       response: Duration('Time from sending the request until the response head arrives (504 after).', '30s'),
-      idle: Duration('Longest silence between two chunks of the response body.', '60s'),
+      idle: Duration('Longest silence between two chunks of the response body.', '30s'),
     },
     { default: {} },
   ),

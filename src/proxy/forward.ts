@@ -44,7 +44,6 @@ class BodyLimit extends Transform {
 class ProxyHandler implements Dispatcher.DispatchHandler {
   private abortUpstream: ((err?: Error) => void) | undefined = undefined;
   private resumeUpstream: (() => void) | undefined = undefined;
-  private readonly resume = (): void => this.resumeUpstream?.();
   finished = false;
 
   constructor(
@@ -97,7 +96,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     const res = ctx.res;
     if (res.destroyed) return true;
     if (res.write(chunk)) return true;
-    res.once('drain', this.resume);
+    res.once('drain', this.resumeUpstream!);
     return false; // undici pauses the upstream socket until resume()
   }
 

@@ -22,7 +22,7 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** Fields the gateway sets itself: client copies are dropped and replaced (or appended to, when trusted). */
-const GATEWAY_OWNED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'x-request-id', 'forwarded']);
+const GATEWAY_OWNED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'forwarded']);
 
 export interface ScannedRequest {
   /** Flat [name, value, …] list to send upstream, names lower-case. */

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
@@ -29,10 +30,14 @@ export interface HandlerHost extends UpstreamEvents {
   requestFinished(): void;
 }
 
+/** The one property the gateway adds to a ServerResponse (one hidden-class transition, not three). */
 const CTX = Symbol('gateway.ctx');
-type WithCtx = ServerResponse & { [CTX]?: RequestContext; [SNAP]?: Snapshot; [HOST]?: HandlerHost };
-const SNAP = Symbol('gateway.snapshot');
-const HOST = Symbol('gateway.host');
+interface Tracked {
+  ctx: RequestContext;
+  snapshot: Snapshot;
+  host: HandlerHost;
+}
+type WithCtx = ServerResponse & { [CTX]?: Tracked };
 
 /** The client address: the peer, or — only when the peer is a trusted proxy — the right-most untrusted X-Forwarded-For entry. */
 export function clientAddress(peer: string, forwardedFor: string | undefined, trusted: TrustedProxies): string {
@@ -45,6 +50,13 @@ export function clientAddress(peer: string, forwardedFor: string | undefined, tr
   return canonicalIp(hops[0]!.trim()) || peer;
 }
 
+const PEER = Symbol('gateway.peer');
+
+/** The peer's canonical address, worked out once per connection (keep-alive serves many requests). */
+function peerAddress(socket: Socket & { [PEER]?: string }): string {
+  return (socket[PEER] ??= canonicalIp(socket.remoteAddress ?? ''));
+}
+
 function sameAuthority(a: string, b: string): boolean {
   const strip = (x: string) => (x.endsWith(':80') ? x.slice(0, -3) : x.endsWith(':443') ? x.slice(0, -4) : x);
   return strip(a.toLowerCase()) === strip(b.toLowerCase());
@@ -52,14 +64,13 @@ function sameAuthority(a: string, b: string): boolean {
 
 /** Runs once per request when the response is done or the connection closed first. */
 function onResponseClose(this: WithCtx): void {
-  const ctx = this[CTX]!;
+  const { ctx, snapshot, host } = this[CTX]!;
   if (ctx.done) return;
   ctx.done = true;
   if (!this.writableFinished) {
     ctx.proxy?.abort();
     if (ctx.status === 0 || !this.headersSent) ctx.status = 499; // nginx's "client closed request"
   }
-  const snapshot = this[SNAP]!;
   const route = ctx.route;
   if (route !== undefined && route.logHooks.length > 0) runLogHooks(route.logHooks, ctx);
   for (const observer of snapshot.observers) {
@@ -69,7 +80,7 @@ function onResponseClose(this: WithCtx): void {
       ctx.log.error({ event: 'observer.error', err }, 'request observer failed');
     }
   }
-  this[HOST]!.requestFinished();
+  host.requestFinished();
 }
 
 export function createHandler(host: HandlerHost): (req: IncomingMessage, res: ServerResponse, expectContinue?: boolean) => void {
@@ -84,12 +95,9 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
   return function handle(req: IncomingMessage, res: ServerResponse, expectContinue = false): void {
     const snapshot = host.snapshot;
     const ctx = new RequestContext(req, res, host.logger);
-    const r = res as WithCtx;
-    r[CTX] = ctx;
-    r[SNAP] = snapshot;
-    r[HOST] = host;
+    (res as WithCtx)[CTX] = { ctx, snapshot, host };
     host.requestStarted();
-    res.once('close', onResponseClose);
+    res.on('close', onResponseClose); // fires once; `on` spares the once-wrapper per request
     try {
       handleRequest(ctx, snapshot, expectContinue);
     } catch (err) {
@@ -101,7 +109,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
   function handleRequest(ctx: RequestContext, snapshot: Snapshot, expectContinue: boolean): void {
     const req = ctx.req;
     ctx.expectContinue = expectContinue;
-    const peer = canonicalIp(req.socket.remoteAddress ?? '');
+    const peer = peerAddress(req.socket);
     const trusted = snapshot.trustedProxies.has(peer);
     ctx.peerIp = peer;
     ctx.peerTrusted = trusted;
@@ -162,7 +170,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
       headers.push('x-forwarded-for', peer, 'x-forwarded-proto', proto);
       if (scan.host !== undefined) headers.push('x-forwarded-host', scan.host);
     }
-    headers.push('x-real-ip', ctx.clientIp, 'x-request-id', ctx.requestId);
+    headers.push('x-request-id', ctx.requestId);
     ctx.upstreamHeaders = headers;
 
     if (route.requestHooks.length === 0) forward(ctx, route, headers, host);
