@@ -3,7 +3,8 @@
  *
  * Failure rules — the request must be decided within `timeoutMs`, whatever Redis does:
  * - no offline queue: while disconnected a command fails at once instead of waiting for a reconnect;
- * - one timer per request bounds a slow or hung Redis (late replies are dropped);
+ * - a deadline per request bounds a slow or hung Redis (late replies are dropped); one sweeping
+ *   timer serves them all, so a request costs no timer of its own;
  * - at most MAX_IN_FLIGHT commands wait for replies: past that (a hung Redis under load) requests
  *   fail fast instead of piling up in ioredis' reply queue;
  * - ioredis reconnects by itself (backoff capped at 1 s) and the script is loaded again on `ready`,
@@ -65,21 +66,74 @@ export function createRedisStore(opts: RedisStoreOptions): RedisStore {
   client.connect().catch(() => undefined); // failures arrive as 'error' events; retries continue
 
   let inFlight = 0;
-  const settle = () => {
-    inFlight--;
+
+  /** Requests waiting for Redis, oldest first (deadlines are in arrival order). */
+  interface Pending {
+    deadline: number;
+    done: boolean;
+    resolve(d: Decision): void;
+    reject(err: Error): void;
+  }
+  let queue: Pending[] = [];
+  let head = 0;
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweepEvery = Math.max(1, Math.min(10, Math.floor(opts.timeoutMs / 4)));
+  const sweep = () => {
+    const now = performance.now();
+    while (head < queue.length) {
+      const p = queue[head]!;
+      if (!p.done) {
+        if (p.deadline > now) break;
+        p.done = true;
+        p.reject(new StoreTimeoutError(opts.timeoutMs));
+      }
+      queue[head++] = undefined as unknown as Pending;
+    }
+    if (head === queue.length) {
+      queue = [];
+      head = 0;
+      clearInterval(sweeper);
+      sweeper = undefined;
+    } else if (head > 1024) {
+      queue = queue.slice(head);
+      head = 0;
+    }
   };
 
-  async function run(args: (string | number)[], n: number): Promise<Decision> {
+  function send(args: (string | number)[], n: number, p: Pending): void {
     inFlight++;
+    client.evalsha(SCRIPT_SHA, n, ...args).then(
+      (reply) => settle(p, reply, n),
+      (err: unknown) => {
+        if (err instanceof Error && err.message.startsWith('NOSCRIPT') && !p.done) {
+          // Redis restarted or its script cache was flushed: EVAL loads the script again.
+          client.eval(GCRA_SCRIPT, n, ...args).then(
+            (reply) => settle(p, reply, n),
+            (e: unknown) => fail(p, e),
+          );
+          return;
+        }
+        fail(p, err);
+      },
+    );
+  }
+
+  function settle(p: Pending, reply: unknown, n: number): void {
+    inFlight--;
+    if (p.done) return; // answered too late: the request was already decided by onStoreError
+    p.done = true;
     try {
-      return parse(await client.evalsha(SCRIPT_SHA, n, ...args), n);
+      p.resolve(parse(reply, n));
     } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      // Redis restarted or its script cache was flushed: EVAL loads the script again.
-      return parse(await client.eval(GCRA_SCRIPT, n, ...args), n);
-    } finally {
-      settle();
+      p.reject(err as Error);
     }
+  }
+
+  function fail(p: Pending, err: unknown): void {
+    inFlight--;
+    if (p.done) return;
+    p.done = true;
+    p.reject(err instanceof Error ? err : new Error(String(err)));
   }
 
   return {
@@ -98,17 +152,13 @@ export function createRedisStore(opts: RedisStoreOptions): RedisStore {
         args[n + 3 * i + 2] = r.enforce ? 1 : 0;
       }
       return new Promise<Decision>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new StoreTimeoutError(opts.timeoutMs)), opts.timeoutMs);
-        run(args, n).then(
-          (d) => {
-            clearTimeout(timer);
-            resolve(d);
-          },
-          (err: unknown) => {
-            clearTimeout(timer);
-            reject(err instanceof Error ? err : new Error(String(err)));
-          },
-        );
+        const p: Pending = { deadline: performance.now() + opts.timeoutMs, done: false, resolve, reject };
+        queue.push(p);
+        if (sweeper === undefined) {
+          sweeper = setInterval(sweep, sweepEvery);
+          sweeper.unref();
+        }
+        send(args, n, p);
       });
     },
     ready(ms: number): Promise<boolean> {
@@ -126,6 +176,16 @@ export function createRedisStore(opts: RedisStoreOptions): RedisStore {
       });
     },
     async close() {
+      if (sweeper !== undefined) clearInterval(sweeper);
+      for (let i = head; i < queue.length; i++) {
+        const p = queue[i]!;
+        if (!p.done) {
+          p.done = true;
+          p.reject(new Error('rate-limit store closed'));
+        }
+      }
+      queue = [];
+      head = 0;
       try {
         await Promise.race([client.quit(), new Promise((r) => setTimeout(r, 500).unref())]);
       } catch {
