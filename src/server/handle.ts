@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
@@ -39,15 +39,22 @@ interface Tracked {
 }
 type WithCtx = ServerResponse & { [CTX]?: Tracked };
 
-/** The client address: the peer, or — only when the peer is a trusted proxy — the right-most untrusted X-Forwarded-For entry. */
+/**
+ * The client address: the peer, or — only when the peer is a trusted proxy — the right-most
+ * X-Forwarded-For entry that is not a trusted proxy itself. An entry that is not an IP address ends
+ * the walk at the last address a trusted proxy vouched for: what lies left of it is the client's say.
+ */
 export function clientAddress(peer: string, forwardedFor: string | undefined, trusted: TrustedProxies): string {
   if (forwardedFor === undefined || !trusted.has(peer)) return peer;
   const hops = forwardedFor.split(',');
+  let last = peer;
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = canonicalIp(hops[i]!.trim());
-    if (hop !== '' && !trusted.has(hop)) return hop;
+    if (isIP(hop) === 0) return last;
+    if (!trusted.has(hop)) return hop;
+    last = hop;
   }
-  return canonicalIp(hops[0]!.trim()) || peer;
+  return last;
 }
 
 const PEER = Symbol('gateway.peer');
