@@ -262,18 +262,20 @@ function expand(text, env, where) {
   });
 }
 
-/** The `# bench-header:` and `# bench-setup:` comment directives of a scenario file. */
+/** The `# bench-header:`, `# bench-setup:` and `# bench-redis:` comment directives of a scenario file. */
 function readScenario(name) {
   const file = join(SCENARIO_DIR, `${name}.yaml`);
   const headers = [];
   const setup = [];
+  let redis = false;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^#\s*bench-(header|setup):\s*(.*?)\s*$/.exec(line);
+    const m = /^#\s*bench-(header|setup|redis):\s*(.*?)\s*$/.exec(line);
     if (!m) continue;
     if (m[1] === 'header') headers.push(m[2]);
+    else if (m[1] === 'redis') redis = m[2] === 'private';
     else setup.push(m[2]);
   }
-  return { name, file, headers, setup };
+  return { name, file, headers, setup, redis };
 }
 
 /** Run the scenario's setup commands; their KEY=VALUE output lines extend the env. */
@@ -437,6 +439,24 @@ function table(rows) {
 }
 
 // ------------------------------------------------------------------ main
+/** Wait until something accepts TCP connections on the port (redis-server has no HTTP to ask). */
+async function waitPort(child, port) {
+  for (let i = 0; i < 100; i++) {
+    if (!alive(child)) fail(`${child.benchName} exited at start (log: ${child.logFile})`);
+    const ok = await new Promise((done) => {
+      const s = net.connect(port, HOST);
+      s.once('connect', () => {
+        s.destroy();
+        done(true);
+      });
+      s.once('error', () => done(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  fail(`${child.benchName} did not listen on ${port}`);
+}
+
 /** One nginx worker answering every path with a fixed JSON body (the shared harness's backend). */
 function nginxArgs(port) {
   const dir = join(logDir, 'nginx');
@@ -473,9 +493,22 @@ async function main() {
   await waitUp(backend, backendPort, '/health', {});
   await waitUp(backend, backendPort, URL_PATH, {});
 
+  // A scenario that asks for `bench-redis: private` gets its own redis-server, pinned like the backend
+  // (Redis is a backend of the gateway): the machine's shared Redis would float onto the gateway's core.
+  let redisUrl;
+  if (scenarios.some((sc) => sc.redis)) {
+    if (!onPath('redis-server')) fail('a scenario needs redis-server (apt-get install -y redis-server)');
+    const [redisPort] = await freePorts(1);
+    const redis = startChild('redis', 'redis-server', ['--port', String(redisPort), '--bind', HOST, '--save', '', '--appendonly', 'no'], {
+      cpu: cfg.pin ? LOAD_CPU : undefined,
+    });
+    await waitPort(redis, redisPort);
+    redisUrl = `redis://${HOST}:${redisPort}`;
+  }
+
   // Scenario setup runs once; its env feeds the headers and the gateway process.
   for (const sc of scenarios) {
-    sc.env = runSetup(sc, { ...BASE_ENV, BACKEND_URL: backendUrl });
+    sc.env = runSetup(sc, { ...BASE_ENV, BACKEND_URL: backendUrl, ...(sc.redis ? { REDIS_URL: redisUrl } : {}) });
     sc.headerList = parseHeaders(sc, sc.env);
   }
 
