@@ -1,10 +1,14 @@
 /**
- * The Redis side of ../algorithm.ts, one EVALSHA per request: every limit of the route is read,
- * decided and written in one atomic script, so N gateways sharing a Redis count exactly.
+ * The Redis side of ../algorithm.ts. One EVALSHA decides a batch of requests (those that arrived in
+ * one event-loop turn), each request's limits read, decided and written in order inside one atomic
+ * script, so N gateways sharing a Redis count exactly and a request costs at most one round trip
+ * (usually a share of one).
  *
- * KEYS[i]  the bucket of limit i (prefix + route + limit name + key value)
- * ARGV     per limit i: interval T (µs), limit L, 1 when enforced / 0 in shadow mode
- * returns  { allowed (1/0), then per limit: remaining, reset (µs), over (1/0) }
+ * ARGV[1]  R, the number of requests in the batch; then per request: n (its number of limits),
+ *          then per limit: interval T (µs), limit L, 1 when enforced / 0 in shadow mode
+ * KEYS     the buckets of every limit of every request, in the same order
+ *          (prefix + route + limit name + key value)
+ * returns  per request: allowed (1/0), then per limit: remaining, reset (µs), over (1/0)
  *
  * The clock is the Redis server's (TIME), not the gateway's: every gateway instance sees one clock,
  * so skew between hosts cannot hand out extra requests. Redis 7 replicates script effects, not the
@@ -16,33 +20,40 @@
 export const GCRA_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local n = #KEYS
-local tats, over = {}, {}
-local allowed = 1
-for i = 1, n do
-  local T = tonumber(ARGV[3 * i - 2])
-  local L = tonumber(ARGV[3 * i - 1])
-  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if tat < now then tat = now end
-  tats[i] = tat
-  over[i] = (tat - now) > (L - 1) * T
-  if over[i] and ARGV[3 * i] == '1' then allowed = 0 end
-end
-local out = { allowed }
-for i = 1, n do
-  local T = tonumber(ARGV[3 * i - 2])
-  local L = tonumber(ARGV[3 * i - 1])
-  local tat = tats[i]
-  if allowed == 1 and not over[i] then
-    tat = tat + T
-    redis.call('SET', KEYS[i], tat, 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+local out = {}
+local k, a = 0, 1
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a + 1])
+  a = a + 1
+  local tats, over = {}, {}
+  local allowed = 1
+  for i = 1, n do
+    local T = tonumber(ARGV[a + 3 * i - 2])
+    local L = tonumber(ARGV[a + 3 * i - 1])
+    local tat = tonumber(redis.call('GET', KEYS[k + i]) or '0')
+    if tat < now then tat = now end
+    tats[i] = tat
+    over[i] = (tat - now) > (L - 1) * T
+    if over[i] and ARGV[a + 3 * i] == '1' then allowed = 0 end
   end
-  local free = L * T - (tat - now)
-  local remaining = math.floor(free / T)
-  if remaining < 0 then remaining = 0 end
-  out[#out + 1] = remaining
-  out[#out + 1] = (remaining + 1) * T - free
-  out[#out + 1] = over[i] and 1 or 0
+  out[#out + 1] = allowed
+  for i = 1, n do
+    local T = tonumber(ARGV[a + 3 * i - 2])
+    local L = tonumber(ARGV[a + 3 * i - 1])
+    local tat = tats[i]
+    if allowed == 1 and not over[i] then
+      tat = tat + T
+      redis.call('SET', KEYS[k + i], tat, 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+    end
+    local free = L * T - (tat - now)
+    local remaining = math.floor(free / T)
+    if remaining < 0 then remaining = 0 end
+    out[#out + 1] = remaining
+    out[#out + 1] = (remaining + 1) * T - free
+    out[#out + 1] = over[i] and 1 or 0
+  end
+  k = k + n
+  a = a + 3 * n
 end
 return out
 `;
