@@ -49,7 +49,7 @@ export class RequestContext {
   /** Headers policies add to the upstream request (name lower-case, value). */
   upstreamHeaders: string[] | undefined = undefined;
   /** Headers policies add to the client response (rate-limit headers …). */
-  responseHeaders: Record<string, string> | undefined = undefined;
+  responseHeaders: string[] | undefined = undefined;
 
   status = 0;
   errorCode: ErrorCode | undefined = undefined;
@@ -109,7 +109,8 @@ export class RequestContext {
     list.length = w;
   }
 
+  /** Add a header (lower-case name) to the client response; a flat [name, value, …] list, set once each. */
   setResponseHeader(name: string, value: string): void {
-    (this.responseHeaders ??= {})[name] = value;
+    (this.responseHeaders ??= []).push(name, value);
   }
 }

@@ -76,15 +76,17 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     const res = ctx.res;
     if (res.destroyed) return true;
     const route = ctx.route!;
-    if (route.responseHooks.length === 0 && ctx.responseHeaders === undefined) {
+    const extra = ctx.responseHeaders;
+    if (route.responseHooks.length === 0) {
       const headers = responseHeaderList(raw);
       headers.push('x-request-id', ctx.requestId);
+      if (extra !== undefined) for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
       res.writeHead(statusCode, headers);
     } else {
       const headers = responseHeaderObject(raw);
       headers['x-request-id'] = ctx.requestId;
-      if (ctx.responseHeaders !== undefined) Object.assign(headers, ctx.responseHeaders);
-      if (route.responseHooks.length > 0) runResponseHooks(route.responseHooks, ctx, headers);
+      if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) headers[extra[i]!] = extra[i + 1]!;
+      runResponseHooks(route.responseHooks, ctx, headers);
       res.writeHead(statusCode, headers);
     }
     return true;

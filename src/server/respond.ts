@@ -32,9 +32,10 @@ export function replyError(ctx: RequestContext, err: GatewayError): void {
     'content-type': 'application/problem+json',
     'cache-control': 'no-store',
     'x-request-id': ctx.requestId,
-    ...ctx.responseHeaders,
-    ...err.headers,
   };
+  const extra = ctx.responseHeaders;
+  if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) headers[extra[i]!] = extra[i + 1]!;
+  if (err.headers !== undefined) Object.assign(headers, err.headers);
   // A body the client is still sending would be read and thrown away to keep the connection;
   // for a refused upload, close instead (a 1 GiB body is not worth draining).
   if (ctx.hasBody && !ctx.req.complete) headers['connection'] = 'close';

@@ -140,6 +140,10 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
   return {
     policy: POLICY_NAME,
     onRequest(ctx) {
+      // RateLimit-Policy never changes: it goes on every response of the route from here on, also
+      // when the store fails. Set here rather than in an onResponse hook, so upstream response
+      // headers stay a flat list (no per-request header object).
+      if (headers.draft11) ctx.setResponseHeader('ratelimit-policy', policyField);
       const keys = new Array<string>(compiled.length);
       for (let i = 0; i < compiled.length; i++) keys[i] = compiled[i]!.bucketPrefix + keyValue(compiled[i]!.key, ctx);
       let result: Decision | Promise<Decision>;
@@ -152,13 +156,6 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
       if (result instanceof Promise) return result.then((d) => apply(ctx, d), (err: unknown) => failed(ctx, err));
       return apply(ctx, result);
     },
-    // RateLimit-Policy never changes: it goes on every response of the route, also those refused
-    // before the limiter ran (401 …) or when the store failed.
-    onResponse: headers.draft11
-      ? (_ctx, h) => {
-          h['ratelimit-policy'] = policyField;
-        }
-      : undefined,
   };
 }
 
