@@ -6,6 +6,7 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.js';
+import { ConfigError } from '../src/errors.js';
 import { Gateway } from '../src/gateway.js';
 import { startDemoBackend, type DemoBackend } from '../src/demo-backend.js';
 
@@ -163,4 +164,24 @@ export async function waitFor(check: () => boolean | Promise<boolean>, ms = 3000
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** A port nothing listens on: bound, noted, closed. */
+export async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** The problems a config text is refused for ([] when it is accepted). */
+export function configProblems(yaml: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(yaml, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  return [];
 }

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +14,7 @@ import { parseConfig } from '../src/config/load.js';
 import { Gateway } from '../src/gateway.js';
 import { createDestination } from '../src/logger.js';
 import { parseExposition, sampleValue } from './exposition.js';
-import { basicConfig, startDemoBackend, startGateway, waitFor, type DemoBackend, type TestGateway } from './helpers.js';
+import { basicConfig, closedPort, startDemoBackend, startGateway, waitFor, type DemoBackend, type TestGateway } from './helpers.js';
 
 const SECRETS = {
   authorization: 'Bearer sekret-token-4f1c9a',
@@ -28,14 +27,6 @@ const ACCESS_FIELDS = [
   'upstreamDurationMs', 'bytesIn', 'bytesOut', 'clientIp', 'userAgent', 'consumer', 'rateLimited', 'errorCode',
 ].sort();
 
-/** A port nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function accessLine(gw: TestGateway, requestId: string): Promise<Record<string, unknown>> {
   let line: Record<string, unknown> | undefined;

@@ -2,16 +2,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { basicConfig, startDemoBackend, startGateway, waitFor, type DemoBackend, type TestGateway } from './helpers.js';
+import { basicConfig, closedPort, startDemoBackend, startGateway, waitFor, type DemoBackend, type TestGateway } from './helpers.js';
 
-/** A port nothing listens on: bind, note the port, close. */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('upstream failures', () => {
   it('maps a refused connection to 502 with a problem+json body', async () => {

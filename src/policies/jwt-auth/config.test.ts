@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../config/load.js';
-import { ConfigError } from '../../errors.js';
+import { configProblems } from '../../../test/helpers.js';
 
 const SECRET = 'x'.repeat(32);
 const doc = (jwt: string, routeAuth = 'auth: { jwt: required }', extra = '') => `
@@ -16,15 +16,7 @@ routes:
     ${routeAuth}
 `;
 
-function problems(yaml: string): string[] {
-  try {
-    parseConfig(yaml, {});
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
+const problems = (yaml: string): string[] => configProblems(yaml);
 
 function expectProblem(yaml: string, re: RegExp): void {
   const list = problems(yaml);
