@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { basicConfig, rawRequest, startDemoBackend, startGateway, type DemoBackend, type TestGateway } from './helpers.js';
+import { basicConfig, rawRequest, startDemoBackend, startGateway, waitFor, type DemoBackend, type TestGateway } from './helpers.js';
 
 interface Echo {
   method: string;
@@ -235,8 +235,9 @@ describe('trusted proxies', () => {
     assert.equal(h['x-forwarded-proto'], 'https');
     assert.equal(h['x-forwarded-host'], 'shop.example');
     // the client is the right-most address that is not a trusted proxy (as logged and rate-limited)
-    await new Promise((r) => setTimeout(r, 50));
-    const line = gw.logs.find((l) => l['event'] === 'access' && l['requestId'] === res.headers.get('x-request-id'));
+    const id = res.headers.get('x-request-id');
+    await waitFor(() => gw.logs.some((l) => l['event'] === 'access' && l['requestId'] === id), 3000, 'access line');
+    const line = gw.logs.find((l) => l['event'] === 'access' && l['requestId'] === id);
     assert.equal(line?.['clientIp'], '10.0.0.1');
   });
 });
