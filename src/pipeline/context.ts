@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ErrorCode } from '../errors.js';
 import type { CompiledRoute } from '../router/compile.js';
 import type { Target } from '../upstream/upstream.js';
+import { removeHeaders } from '../util/header-list.js';
 
 /** Who the request is from, once an auth policy has verified it. */
 export interface Principal {
@@ -41,6 +42,8 @@ export class RequestContext {
   path = '';
   /** Query string with its `?`, or ''. */
   query = '';
+  /** The client's User-Agent as sent, '' when none (read once from the raw header scan). */
+  userAgent = '';
   /** Request host, lower-case, without port. */
   host = '';
   route: CompiledRoute | undefined = undefined;
@@ -98,15 +101,7 @@ export class RequestContext {
 
   /** Remove every upstream header of this (lower-case) name, e.g. Authorization with stripAuthorization. */
   removeUpstreamHeader(name: string): void {
-    const list = this.upstreamHeaders;
-    if (list === undefined) return;
-    let w = 0;
-    for (let r = 0; r < list.length; r += 2) {
-      if (list[r] === name) continue;
-      list[w++] = list[r]!;
-      list[w++] = list[r + 1]!;
-    }
-    list.length = w;
+    if (this.upstreamHeaders !== undefined) removeHeaders(this.upstreamHeaders, name);
   }
 
   /** Add a header (lower-case name) to the client response; a flat [name, value, …] list, set once each. */

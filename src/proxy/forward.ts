@@ -11,6 +11,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import type { CompiledRoute } from '../router/compile.js';
 import { replyError } from '../server/respond.js';
 import type { Target } from '../upstream/upstream.js';
+import { recordSuccess } from '../upstream/health.js';
 import { classifyUpstreamError, upstreamErrorCode, type UpstreamErrorKind } from './errors.js';
 import { responseHeaderList, responseHeaderObject } from './headers.js';
 
@@ -72,7 +73,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.resumeUpstream = resume;
     ctx.upstreamHeadersAt = performance.now();
     ctx.status = statusCode;
-    this.target.failures = 0;
+    recordSuccess(this.target);
     const res = ctx.res;
     if (res.destroyed) return true;
     const route = ctx.route!;

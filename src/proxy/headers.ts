@@ -1,4 +1,5 @@
 import { util } from 'undici';
+import { removeHeaders } from '../util/header-list.js';
 
 const { headerNameToString } = util;
 
@@ -36,6 +37,8 @@ export interface ScannedRequest {
   forwarded: string | undefined;
   requestId: string | undefined;
   contentLength: string | undefined;
+  /** The first User-Agent, for the access log (it is forwarded as sent). */
+  userAgent: string | undefined;
   /** Transfer-Encoding was sent (Node's parser already refused it together with Content-Length). */
   chunked: boolean;
 }
@@ -57,6 +60,7 @@ export function scanRequestHeaders(raw: readonly string[], stripped: ReadonlySet
   let forwarded: string | undefined;
   let requestId: string | undefined;
   let contentLength: string | undefined;
+  let userAgent: string | undefined;
   let chunked = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
@@ -79,6 +83,9 @@ export function scanRequestHeaders(raw: readonly string[], stripped: ReadonlySet
       case 'transfer-encoding':
         chunked = true;
         continue;
+      case 'user-agent':
+        userAgent ??= value;
+        break;
       case 'connection':
         connection = connection === undefined ? value : `${connection},${value}`;
         continue;
@@ -103,23 +110,11 @@ export function scanRequestHeaders(raw: readonly string[], stripped: ReadonlySet
   }
   if (connection !== undefined) {
     const listed = connectionListed(connection);
-    if (listed !== undefined) dropListed(headers, listed);
+    // RFC 9110 §7.6.1: a proxy removes every field named in Connection. This runs before the
+    // gateway adds its own fields, so `Connection: x-forwarded-for` can never strip what it sets.
+    if (listed !== undefined) removeHeaders(headers, listed);
   }
-  return { headers, host, duplicate, forwardedFor, forwardedProto, forwardedHost, forwarded, requestId, contentLength, chunked };
-}
-
-/**
- * RFC 9110 §7.6.1: a proxy removes every field named in Connection. Run before the gateway adds its
- * own fields, so `Connection: x-forwarded-for, x-request-id` can never strip what the gateway sets.
- */
-function dropListed(headers: string[], listed: ReadonlySet<string>): void {
-  let w = 0;
-  for (let r = 0; r < headers.length; r += 2) {
-    if (listed.has(headers[r]!)) continue;
-    headers[w++] = headers[r]!;
-    headers[w++] = headers[r + 1]!;
-  }
-  headers.length = w;
+  return { headers, host, duplicate, forwardedFor, forwardedProto, forwardedHost, forwarded, requestId, contentLength, userAgent, chunked };
 }
 
 /** Names listed in a Connection header, other than close/keep-alive (RFC 9110 §7.6.1). */
@@ -152,15 +147,7 @@ export function responseHeaderList(raw: readonly Buffer[]): string[] {
     }
     out.push(name, raw[i + 1]!.toString('latin1'));
   }
-  if (listed !== undefined) {
-    let w = 0;
-    for (let r = 0; r < out.length; r += 2) {
-      if (listed.has(out[r]!)) continue;
-      out[w++] = out[r]!;
-      out[w++] = out[r + 1]!;
-    }
-    out.length = w;
-  }
+  if (listed !== undefined) removeHeaders(out, listed);
   return out;
 }
 

@@ -125,6 +125,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     const scan = scanRequestHeaders(req.rawHeaders, snapshot.strippedRequestHeaders, false);
     ctx.requestId = scan.requestId !== undefined && isWellFormedRequestId(scan.requestId) ? scan.requestId : randomUUID();
     ctx.clientIp = trusted ? clientAddress(peer, scan.forwardedFor, snapshot.trustedProxies) : peer;
+    if (scan.userAgent !== undefined) ctx.userAgent = scan.userAgent;
     // Before any refusal, so every access line has a trace id; replaces the client's traceparent/tracestate.
     host.tracer?.begin(ctx, scan.headers);
 

@@ -23,8 +23,8 @@ function capture(opts: pino.LoggerOptions = { base: null }): { logger: pino.Logg
   return { logger: pino(opts, sink), lines, raw };
 }
 
-function ctx(status: number, extra: Partial<RequestContext> = {}, rawHeaders: string[] = []): RequestContext {
-  const req = { method: 'GET', rawHeaders } as unknown as IncomingMessage;
+function ctx(status: number, extra: Partial<RequestContext> = {}): RequestContext {
+  const req = { method: 'GET', rawHeaders: [] } as unknown as IncomingMessage;
   const c = new RequestContext(req, {} as ServerResponse, pino({ level: 'silent' }));
   c.status = status;
   return Object.assign(c, extra);
@@ -53,9 +53,10 @@ describe('access log', () => {
 
   it('writes the consumer (JWT sub), the user agent (capped) and nothing of other headers', async () => {
     const { logger, lines } = capture();
-    const raw = ['Authorization', 'Bearer abc.def.ghi', 'USER-AGENT', 'x'.repeat(1000), 'Cookie', 'sid=1'];
+    // What the request scan hands over: the User-Agent only (Authorization 'Bearer abc.def.ghi' and
+    // Cookie 'sid=1' never reach the context's log fields).
     createAccessLog(logger, { sample: 1 }).write(
-      ctx(200, { principal: { subject: 'user-42', issuer: 'i', scopes: [], claims: { secret: 's3' } } }, raw),
+      ctx(200, { principal: { subject: 'user-42', issuer: 'i', scopes: [], claims: { secret: 's3' } }, userAgent: 'x'.repeat(1000) }),
       performance.now(),
     );
     await tick();
@@ -80,8 +81,8 @@ describe('access log', () => {
         upstreamEnd: 3.5,
         bytesIn: 10,
         bytesOut: 20,
+        userAgent: 'ua\r\n"x"',
       },
-      ['user-agent', 'ua\r\n"x"'],
     );
 
   for (const [what, opts] of [

@@ -22,16 +22,11 @@ export interface AccessLogOptions {
   readonly random?: () => number;
 }
 
-/** The User-Agent from the raw header list, without building Node's header object. */
-function userAgent(raw: readonly string[]): string | null {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 10 && (name === 'user-agent' || name === 'User-Agent' || name.toLowerCase() === 'user-agent')) {
-      const v = raw[i + 1]!;
-      return v.length > MAX_USER_AGENT ? v.slice(0, MAX_USER_AGENT) : v;
-    }
-  }
-  return null;
+/** The User-Agent the request scan found, capped; null when the client sent none. */
+function userAgent(ctx: RequestContext): string | null {
+  const v = ctx.userAgent;
+  if (v === '') return null;
+  return v.length > MAX_USER_AGENT ? v.slice(0, MAX_USER_AGENT) : v;
 }
 
 /** Milliseconds rounded to the microsecond. */
@@ -66,7 +61,7 @@ export function accessRecord(ctx: RequestContext, end: number) {
     bytesIn: ctx.bytesIn,
     bytesOut: ctx.bytesOut,
     clientIp: ctx.clientIp,
-    userAgent: userAgent(ctx.req.rawHeaders),
+    userAgent: userAgent(ctx),
     consumer: ctx.principal?.subject ?? null,
     rateLimited: ctx.rateLimited,
     errorCode: ctx.errorCode ?? null,
@@ -97,7 +92,7 @@ export function accessFields(ctx: RequestContext, end: number): string {
     ',"bytesIn":' + jsonNumber(ctx.bytesIn) +
     ',"bytesOut":' + jsonNumber(ctx.bytesOut) +
     ',"clientIp":"' + ctx.clientIp +
-    '","userAgent":' + jsonStringOrNull(userAgent(ctx.req.rawHeaders)) +
+    '","userAgent":' + jsonStringOrNull(userAgent(ctx)) +
     ',"consumer":' + jsonStringOrNull(ctx.principal?.subject) +
     ',"rateLimited":' + (ctx.rateLimited ? 'true' : 'false') +
     ',"errorCode":' + (ctx.errorCode === undefined ? 'null' : '"' + ctx.errorCode + '"')

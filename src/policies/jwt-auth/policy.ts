@@ -186,7 +186,7 @@ async function dispose(shared: JwtShared, next: JwtShared | undefined): Promise<
   if (next?.agent !== shared.agent) await shared.agent.close();
 }
 
-function createHooks(route: RouteConfig, config: Config, shared: JwtShared | undefined): RouteHooks | undefined {
+function createHooks(route: RouteConfig, _config: Config, shared: JwtShared | undefined): RouteHooks | undefined {
   const auth = route.auth;
   if (auth === undefined || auth === 'none' || shared === undefined) return undefined;
   const required = auth.jwt === 'required';
@@ -196,7 +196,6 @@ function createHooks(route: RouteConfig, config: Config, shared: JwtShared | und
   const realm = shared.config.realm;
   const cache = shared.cache;
   const refusals = new Map<AuthFailure, GatewayError>();
-  void config;
 
   function refuse(ctx: RequestContext, reason: AuthFailure): GatewayError {
     ctx.authFailure = reason;
