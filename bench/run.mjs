@@ -24,7 +24,8 @@ const USAGE = `Usage: npm run bench -- [options]        (or the env variables in
   --warmup 2s         unmeasured load before each measured run (0: none)   [WARMUP]
   --conns 64          connections                                          [CONNS]
   --scenarios plain   comma list of bench/scenarios/<name>.yaml            [SCENARIOS]
-  --rounds 1          rounds; direct and gateway runs interleave, medians  [ROUNDS]
+  --rounds 1          rounds, each with fresh gateways; medians           [ROUNDS]
+  --slice 2s          targets take turns in slices of this length          [SLICE]
   --pin               taskset: gateway on CPU 1, backend + load on CPU 0   [PIN=1]
   --tool auto         wrk | autocannon | auto (wrk when installed)         [LOAD_TOOL]
   --backend demo      demo (the gateway's demo backend) | nginx (a fixed
@@ -40,6 +41,7 @@ try {
       conns: { type: 'string' },
       scenarios: { type: 'string' },
       rounds: { type: 'string' },
+      slice: { type: 'string' },
       pin: { type: 'boolean' },
       tool: { type: 'string' },
       backend: { type: 'string' },
@@ -82,6 +84,7 @@ const cfg = {
   warmup: seconds('WARMUP', opts.warmup ?? process.env.WARMUP ?? '2s', 0),
   conns: int('CONNS', opts.conns ?? process.env.CONNS ?? '64', 1, 10_000),
   rounds: int('ROUNDS', opts.rounds ?? process.env.ROUNDS ?? '1', 1, 100),
+  slice: seconds('SLICE', opts.slice ?? process.env.SLICE ?? '2s', 1),
   pin: opts.pin ?? ['1', 'true', 'yes'].includes(process.env.PIN ?? ''),
   tool: opts.tool ?? process.env.LOAD_TOOL ?? 'auto',
   backend: opts.backend ?? process.env.BACKEND ?? 'demo',
@@ -314,6 +317,16 @@ function procStatusKb(pid, field) {
   }
 }
 
+/** CPU time a process has used (all its threads), in clock ticks. */
+function cpuTicks(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(f[11]) + Number(f[12]); // utime + stime
+  } catch {
+    return NaN;
+  }
+}
+
 // ------------------------------------------------------------------ load tools
 /** wrk prints 812.00us / 1.23ms / 1.02s / 1.50m / 1.00h: milliseconds. */
 function wrkMs(v) {
@@ -391,10 +404,9 @@ function runLoad(port, headers, secs) {
   });
 }
 
-/** Warm-up (results dropped) then the measured run; non-2xx or no requests at all fail the bench. */
-async function measure(label, port, headers, watch) {
-  if (cfg.warmup > 0) await runLoad(port, headers, cfg.warmup);
-  const r = await runLoad(port, headers, cfg.duration);
+/** One measured load run; non-2xx, no requests at all or a dead gateway fail the bench. */
+async function measure(label, port, headers, watch, secs) {
+  const r = await runLoad(port, headers, secs);
   if (watch && !alive(watch)) {
     keepLogs = true;
     fail(`${label}: ${watch.benchName} died during the run\n--- ${watch.logFile}:\n${tail(watch.logFile)}`);
@@ -476,9 +488,9 @@ function nginxArgs(port) {
 
 async function main() {
   const node = process.execPath;
-  const toolDesc = cfg.tool === 'wrk' ? `wrk -t1 -c${cfg.conns} -d${cfg.duration}s --latency` : `autocannon -c ${cfg.conns} -d ${cfg.duration}`;
+  const toolDesc = cfg.tool === 'wrk' ? `wrk -t1 -c${cfg.conns} --latency` : `autocannon -c ${cfg.conns}`;
   const header =
-    `gatewayd bench: ${toolDesc} GET ${URL_PATH}; warm-up ${cfg.warmup}s before each run; ${cfg.rounds} round(s)` +
+    `gatewayd bench: ${toolDesc} GET ${URL_PATH}, ${cfg.duration}s per target and round in ${cfg.slice}s turns; warm-up ${cfg.warmup}s; ${cfg.rounds} round(s)` +
     `${cfg.rounds > 1 ? ' (medians)' : ''}; ${cfg.pin ? `pinned: gateway CPU ${GATEWAY_CPU}, backend + load CPU ${LOAD_CPU}` : 'unpinned'}; ` +
     `node ${process.version}, ${os.availableParallelism()} CPUs, load avg ${os.loadavg()[0].toFixed(2)}`;
   console.error(header);
@@ -512,28 +524,75 @@ async function main() {
     sc.headerList = parseHeaders(sc, sc.env);
   }
 
+  // A round starts a fresh gateway per scenario (all of them idle but one at any time), warms each
+  // up, then lets direct and the scenarios take turns in slices of SLICE seconds until each has had
+  // DURATION, the order rotating every slice. A target's figure for the round is all its slices
+  // together, so every target saw the same minutes of this shared machine: its drift (up to 25%
+  // within minutes) cancels out of the ratios instead of landing on whichever target ran last.
   const results = { direct: [] };
   for (const sc of scenarios) results[sc.name] = [];
+  const slices = Math.max(1, Math.round(cfg.duration / cfg.slice));
+  const sliceSecs = Math.max(1, Math.round(cfg.duration / slices));
   for (let round = 1; round <= cfg.rounds; round++) {
-    const d = await measure(`direct r${round}`, backendPort, [], backend);
-    results.direct.push(d);
-    console.error(`  r${round} direct             ${fmtInt(d.rps).padStart(9)} req/s  p50 ${fmtMs(d.p50).padStart(6)} ms  p99 ${fmtMs(d.p99).padStart(6)} ms`);
+    const targets = [{ name: 'direct', label: 'direct', port: backendPort, headers: [], watch: backend }];
     for (const sc of scenarios) {
       const [port, adminPort] = await freePorts(2);
       const env = { ...sc.env, BACKEND_URL: backendUrl, PORT: String(port), ADMIN_PORT: String(adminPort) };
       const gw = startChild(`gateway-${sc.name}-r${round}`, node, [CLI, 'start', '--config', sc.file], { env, cpu: cfg.pin ? GATEWAY_CPU : undefined });
       await waitUp(gw, port, URL_PATH, Object.fromEntries(sc.headerList));
-      const g = await measure(`gateway ${sc.name} r${round}`, port, sc.headerList, gw);
-      g.rss = procStatusKb(gw.pid, 'VmRSS');
-      g.peak = procStatusKb(gw.pid, 'VmHWM');
+      targets.push({ name: sc.name, label: `gateway ${sc.name}`, port, headers: sc.headerList, watch: gw });
+    }
+    if (cfg.warmup > 0) for (const t of targets) await measure(`${t.label} r${round} warm-up`, t.port, t.headers, t.watch, cfg.warmup);
+    const runs = new Map(targets.map((t) => [t, []]));
+    for (let k = 0; k < slices; k++) {
+      for (let j = 0; j < targets.length; j++) {
+        const t = targets[(j + k) % targets.length];
+        runs.get(t).push(await measure(`${t.label} r${round}`, t.port, t.headers, t.watch, sliceSecs));
+      }
+    }
+    const sum = (rs) => {
+      const requests = rs.reduce((a, r) => a + r.requests, 0);
+      return { rps: requests / (rs.length * sliceSecs), requests, p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)) };
+    };
+    const d = sum(runs.get(targets[0]));
+    results.direct.push(d);
+    console.error(`  r${round} direct             ${fmtInt(d.rps).padStart(9)} req/s  p50 ${fmtMs(d.p50).padStart(6)} ms  p99 ${fmtMs(d.p99).padStart(6)} ms`);
+    for (const t of targets.slice(1)) {
+      const g = sum(runs.get(t));
+      g.rss = procStatusKb(t.watch.pid, 'VmRSS');
+      g.peak = procStatusKb(t.watch.pid, 'VmHWM');
       g.ratio = g.rps / d.rps;
-      results[sc.name].push(g);
+      results[t.name].push(g);
       console.error(
-        `  r${round} gateway ${sc.name.padEnd(10)} ${fmtInt(g.rps).padStart(9)} req/s  p50 ${fmtMs(g.p50).padStart(6)} ms  p99 ${fmtMs(g.p99).padStart(6)} ms  ` +
+        `  r${round} gateway ${t.name.padEnd(10)} ${fmtInt(g.rps).padStart(9)} req/s  p50 ${fmtMs(g.p50).padStart(6)} ms  p99 ${fmtMs(g.p99).padStart(6)} ms  ` +
           `${fmtPct(g.ratio)} of direct  RSS ${fmtMiB(g.rss)} MiB (peak ${fmtMiB(g.peak)})`,
       );
-      await stopChild(gw);
-      if (gw.exitCode !== 0 && gw.exitCode !== null) console.error(`bench: warning: gateway ${sc.name} exited with ${gw.exitCode} on SIGTERM`);
+    }
+    // Paired runs: each scenario and plain under load at the same time, both gateways on the one
+    // gateway CPU, each with its own load generator. The machine's drift then hits both alike,
+    // so their ratio is the steadiest figure this machine gives (see bench/README.md).
+    const plainT = targets.find((t) => t.name === 'plain');
+    if (plainT !== undefined) {
+      for (const t of targets.slice(1)) {
+        if (t === plainT) continue;
+        const c0 = [cpuTicks(plainT.watch.pid), cpuTicks(t.watch.pid)];
+        const [a, b] = await Promise.all([
+          measure(`gateway plain (paired with ${t.name}) r${round}`, plainT.port, plainT.headers, plainT.watch, cfg.duration),
+          measure(`gateway ${t.name} (paired) r${round}`, t.port, t.headers, t.watch, cfg.duration),
+        ]);
+        const cpu = [cpuTicks(plainT.watch.pid) - c0[0], cpuTicks(t.watch.pid) - c0[1]];
+        const g = results[t.name].at(-1);
+        g.paired = b.requests / a.requests;
+        g.cpuShare = cpu[1] / (cpu[0] + cpu[1]);
+        console.error(
+          `  r${round} paired  ${t.name.padEnd(10)} ${fmtInt(b.rps).padStart(9)} req/s beside plain ${fmtInt(a.rps)} req/s: ${fmtPct(g.paired)} of plain ` +
+            `(CPU ${fmtPct(g.cpuShare)} / ${fmtPct(1 - g.cpuShare)})`,
+        );
+      }
+    }
+    for (const t of targets.slice(1)) {
+      await stopChild(t.watch);
+      if (t.watch.exitCode !== 0 && t.watch.exitCode !== null) console.error(`bench: warning: gateway ${t.name} exited with ${t.watch.exitCode} on SIGTERM`);
     }
   }
   await stopAll();
@@ -542,7 +601,7 @@ async function main() {
   if (results.plain) {
     for (const sc of scenarios) {
       if (sc.name === 'plain') continue;
-      results[sc.name].forEach((r, i) => (r.vsPlain = r.rps / results.plain[i].rps));
+      results[sc.name].forEach((r, i) => (r.vsPlain = r.paired ?? r.rps / results.plain[i].rps));
     }
   }
   const rows = [{ label: `direct (${cfg.backend === 'nginx' ? 'nginx' : 'demo backend'})`, rps: median(results.direct.map((r) => r.rps)), p50: median(results.direct.map((r) => r.p50)), p99: median(results.direct.map((r) => r.p99)) }];
@@ -560,6 +619,10 @@ async function main() {
     });
   }
   console.log(`\n${header}\n\n${table(rows)}\n`);
+  console.log('req/s, p50, p99, share of direct: the targets taking turns (SLICE-second turns, DURATION each per round).');
+  if (results.plain && scenarios.length > 1) {
+    console.log('vs plain: scenario req/s over plain req/s with both under load at the same time on the gateway CPU (paired runs of DURATION), median over rounds.');
+  }
   console.log('RSS: gateway process after the measured run (VmRSS) and its high-water mark (VmHWM).');
   const busy = os.loadavg()[0];
   if (busy > os.availableParallelism() / 2) console.log(`Note: load average ${busy.toFixed(2)} on ${os.availableParallelism()} CPUs: other work was running, the figures are noisy.`);
