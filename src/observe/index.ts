@@ -40,7 +40,6 @@ export const createObservability: ExtensionFactory = async (config, { logger }) 
   const ext: GatewayExtension = {
     tracer,
     async close() {
-      log?.flush(); // the Gateway flushes its logger right after
       await tracer?.close?.();
     },
   };

@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { RequestContext } from '../../pipeline/context.js';
-import { accessRecord, createAccessLog } from './access-log.js';
+import { LineDestination } from '../../logger.js';
+import { accessBytes, accessBytesMax, accessFields, accessRecord, createAccessLog } from './access-log.js';
+import { putMs, putUint } from './bytes.js';
+import { jsonMs } from './json.js';
 
 function capture(opts: pino.LoggerOptions = { base: null }): { logger: pino.Logger; lines: Array<Record<string, unknown>>; raw: string[] } {
   const raw: string[] = [];
@@ -118,6 +124,67 @@ describe('access log', () => {
     assert.equal(mixed.lines[0]!['region'], 'eu');
     assert.equal(mixed.lines[0]!['event'], 'access');
     assert.equal(quiet.lines.length, 1, 'written only once the level allows info');
+  });
+});
+
+describe('access line as bytes (the gateway destination)', () => {
+  const variants = (): Array<[string, RequestContext]> => [
+    ['a proxied request', ctx(200, { requestId: 'a1b2', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', path: '/api/x', clientIp: '10.0.0.1', upstreamName: 'backend', target: { origin: 'http://127.0.0.1:9000' } as RequestContext['target'], upstreamStart: 1, upstreamEnd: 2.0005, bytesIn: 12345678901, bytesOut: 0, userAgent: 'curl/8.0' })],
+    ['a refused request (no route, no upstream, no trace id)', ctx(404, { requestId: 'r', path: '', clientIp: '::1', errorCode: 'GW_ERR_ROUTE_NOT_FOUND' })],
+    ['a rate-limited consumer', ctx(429, { requestId: 'q', path: '/p', clientIp: '1.2.3.4', rateLimited: true, principal: { subject: 'user-7', issuer: 'i', scopes: [], claims: {} } })],
+    ['a path, user agent and consumer that need escaping', ctx(200, { requestId: 'e', path: '/é"x', clientIp: '1.1.1.1', userAgent: 'ua\t"x"', principal: { subject: 'ü', issuer: 'i', scopes: [], claims: {} } })],
+  ];
+
+  for (const [what, c] of variants()) {
+    it(`writes the same bytes as the string line, or gives up: ${what}`, () => {
+      const end = c.start + 81.2754;
+      const b = Buffer.alloc(accessBytesMax(c) + 10, 0xff);
+      const n = accessBytes(c, end, b, 5);
+      const text = accessFields(c, end);
+      if (/^[\x20-\x7e]*$/.test(text.replace(/\\./g, ''))) {
+        assert.ok(n > 0, 'printable ASCII: the byte path writes it');
+        assert.equal(b.subarray(5, n).toString('utf8'), text);
+        assert.equal(b[n], 0xff, 'nothing past the end');
+      } else assert.equal(n, -1, 'a value needing escapes: the string path writes the line');
+    });
+  }
+
+  it('frames lines for the gateway destination exactly as the string path does, escapes included', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'gw-al-')), 'out.log');
+    writeFileSync(file, '');
+    const dest = new LineDestination(file);
+    const opts = { base: { pid: 7 }, timestamp: pino.stdTimeFunctions.epochTime, formatters: { level: (l: string) => ({ level: l }) } };
+    const logger = pino(opts, dest);
+    const slow = capture(opts);
+    const log = createAccessLog(logger, { sample: 1 });
+    for (const [, c] of variants()) {
+      const end = performance.now();
+      log.write(c, end);
+      slow.logger.info(accessRecord(c, end));
+    }
+    await new Promise<void>((resolve, reject) => dest.flush((err) => (err ? reject(err) : resolve())));
+    await tick();
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    assert.equal(lines.length, slow.lines.length);
+    lines.forEach((l, i) => {
+      const fast = JSON.parse(l) as Record<string, unknown>;
+      assert.ok(Math.abs((fast['time'] as number) - Date.now()) < 5000, 'wall-clock time');
+      assert.deepEqual({ ...fast, time: 0 }, { ...slow.lines[i], time: 0 });
+      assert.deepEqual(Object.keys(fast), Object.keys(slow.lines[i]!), 'same key order');
+    });
+    dest.end();
+  });
+
+  it('writes numbers as JSON does', () => {
+    const b = Buffer.alloc(64);
+    for (const n of [0, 7, 10, 99, 100, 12345, 2 ** 31, 2 ** 53 - 1, -1, 1.5, NaN, Infinity]) {
+      const end = putUint(b, 0, n);
+      assert.equal(b.subarray(0, end).toString(), Number.isFinite(n) ? String(n) : 'null', String(n));
+    }
+    for (const ms of [0, 0.0004, 0.0005, 0.001, 0.01, 0.1, 1, 1.2, 81.275, 999.9999, 1234.5678, 3e7, -2.5, NaN]) {
+      const end = putMs(b, 0, ms);
+      assert.equal(b.subarray(0, end).toString(), jsonMs(ms), String(ms));
+    }
   });
 });
 
