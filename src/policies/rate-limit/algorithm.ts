@@ -64,9 +64,11 @@ export function outcome(tat: number, now: number, rate: Rate, over: boolean): Li
  * and a shadow limit the request would have exceeded is not advanced either — its bucket evolves
  * exactly as an enforced one would, which is what trying a limit in shadow mode means.
  *
- * `tats[i]` is the stored TAT of limit i (0 when absent); `store(i, tat)` writes the new one.
+ * `tats[i]` is the stored TAT of limit i (0 when absent); it is replaced by the new TAT of every
+ * limit the request advanced (those the caller must write back: all with `over` false, when the
+ * request is allowed), and `store(i, tat)`, when given, is called for each of them.
  */
-export function decide(tats: ArrayLike<number>, now: number, rates: readonly Rate[], store: (i: number, tat: number) => void): Decision {
+export function decide(tats: number[], now: number, rates: readonly Rate[], store?: (i: number, tat: number) => void): Decision {
   let allowed = true;
   const over: boolean[] = new Array<boolean>(rates.length);
   for (let i = 0; i < rates.length; i++) {
@@ -79,7 +81,8 @@ export function decide(tats: ArrayLike<number>, now: number, rates: readonly Rat
     let tat = tats[i]!;
     if (allowed && !over[i]) {
       tat = Math.max(tat, now) + rate.interval;
-      store(i, tat);
+      tats[i] = tat;
+      store?.(i, tat);
     }
     outcomes[i] = outcome(tat, now, rate, over[i]!);
   }

@@ -69,7 +69,28 @@ interface CompiledLimit {
   readonly bucketPrefix: string;
   /** `"name";r=` for the RateLimit field. */
   readonly fieldPrefix: string;
+  /** The limit as the RateLimit-Limit value. */
+  readonly limitText: string;
   readonly shadowLog: LogGate;
+  /**
+   * The last ip-keyed bucket key and the address it was made for: consecutive requests from one
+   * client (a keep-alive connection) reuse the same string, which the store's Map has hashed already.
+   */
+  lastIp: string;
+  lastIpKey: string;
+}
+
+/** The store key of a request for one limit. */
+function bucketKey(c: CompiledLimit, ctx: RequestContext): string {
+  if (c.key.kind === 'ip') {
+    if (ctx.clientIp !== c.lastIp) {
+      c.lastIp = ctx.clientIp;
+      c.lastIpKey = c.bucketPrefix + keyValue(c.key, ctx);
+    }
+    return c.lastIpKey;
+  }
+  if (c.key.kind === 'route') return c.lastIpKey; // one bucket: the key never changes
+  return c.bucketPrefix + keyValue(c.key, ctx);
 }
 
 function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared: RateLimitShared): RouteHooks {
@@ -83,7 +104,10 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
       rate: toRate(l.limit, parseDuration(l.window)!, l.mode === 'enforce'),
       bucketPrefix: `${route.name}:${name}:`,
       fieldPrefix: `${sfString(name)};r=`,
+      limitText: String(l.limit),
       shadowLog: createLogGate(1000),
+      lastIp: '',
+      lastIpKey: l.key === 'route' ? `${route.name}:${name}:*` : '',
     };
   });
   const rates = compiled.map((c) => c.rate);
@@ -95,9 +119,8 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
     if (headers.draft11) ctx.setResponseHeader('ratelimit', rateLimitHeader(prefixes, out));
     if (headers.legacy) {
       const i = tightest(out);
-      ctx.setResponseHeader('ratelimit-limit', String(rates[i]!.limit));
-      ctx.setResponseHeader('ratelimit-remaining', String(out[i]!.remaining));
-      ctx.setResponseHeader('ratelimit-reset', String(seconds(out[i]!.reset)));
+      const o = out[i]!;
+      ctx.setResponseHeaders('ratelimit-limit', compiled[i]!.limitText, 'ratelimit-remaining', String(o.remaining), 'ratelimit-reset', String(seconds(o.reset)));
     }
     let retry = 0;
     let violated = '';
@@ -145,7 +168,7 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
       // headers stay a flat list (no per-request header object).
       if (headers.draft11) ctx.setResponseHeader('ratelimit-policy', policyField);
       const keys = new Array<string>(compiled.length);
-      for (let i = 0; i < compiled.length; i++) keys[i] = compiled[i]!.bucketPrefix + keyValue(compiled[i]!.key, ctx);
+      for (let i = 0; i < compiled.length; i++) keys[i] = bucketKey(compiled[i]!, ctx);
       let result: Decision | Promise<Decision>;
       try {
         result = store.hit(keys, rates);

@@ -72,7 +72,11 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
       if (current.size >= half || t - generationStart >= maxWindowUs) rotate(t);
       const tats = new Array<number>(keys.length);
       for (let i = 0; i < keys.length; i++) tats[i] = read(keys[i]!);
-      return decide(tats, t, rates, (i, tat) => current.set(keys[i]!, tat));
+      const d = decide(tats, t, rates);
+      if (d.allowed) {
+        for (let i = 0; i < keys.length; i++) if (!d.outcomes[i]!.over) current.set(keys[i]!, tats[i]!);
+      }
+      return d;
     },
     size: () => current.size + old.size,
     setMaxWindow(ms: number) {
