@@ -433,8 +433,8 @@ const fmtMiB = (kb) => (Number.isFinite(kb) ? (kb / 1024).toFixed(0) : 'n/a');
 const fmtPct = (n) => (Number.isFinite(n) ? `${(n * 100).toFixed(1)}%` : '');
 
 function table(rows) {
-  const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'gateway/direct req/s', 'vs plain', 'RSS after MiB', 'peak RSS MiB'];
-  const right = [false, true, true, true, true, true, true, true];
+  const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'gateway/direct req/s', 'vs plain (turns)', 'vs plain (paired)', 'RSS after MiB', 'peak RSS MiB'];
+  const right = [false, true, true, true, true, true, true, true, true];
   const cells = rows.map((r) => [
     r.label,
     fmtInt(r.rps),
@@ -442,6 +442,7 @@ function table(rows) {
     fmtMs(r.p99),
     r.ratio === undefined ? '' : fmtPct(r.ratio),
     r.vsPlain === undefined ? '' : fmtPct(r.vsPlain),
+    r.paired === undefined ? '' : fmtPct(r.paired),
     r.rss === undefined ? '' : fmtMiB(r.rss),
     r.peak === undefined ? '' : fmtMiB(r.peak),
   ]);
@@ -601,7 +602,7 @@ async function main() {
   if (results.plain) {
     for (const sc of scenarios) {
       if (sc.name === 'plain') continue;
-      results[sc.name].forEach((r, i) => (r.vsPlain = r.paired ?? r.rps / results.plain[i].rps));
+      results[sc.name].forEach((r, i) => (r.vsPlain = r.rps / results.plain[i].rps));
     }
   }
   const rows = [{ label: `direct (${cfg.backend === 'nginx' ? 'nginx' : 'demo backend'})`, rps: median(results.direct.map((r) => r.rps)), p50: median(results.direct.map((r) => r.p50)), p99: median(results.direct.map((r) => r.p99)) }];
@@ -614,6 +615,7 @@ async function main() {
       p99: median(rs.map((r) => r.p99)),
       ratio: median(rs.map((r) => r.ratio)), // median of per-round ratios: each pair ran back to back
       vsPlain: rs[0].vsPlain === undefined ? undefined : median(rs.map((r) => r.vsPlain)),
+      paired: rs[0].paired === undefined ? undefined : median(rs.map((r) => r.paired)),
       rss: median(rs.map((r) => r.rss)),
       peak: Math.max(...rs.map((r) => r.peak ?? NaN)),
     });
@@ -621,7 +623,9 @@ async function main() {
   console.log(`\n${header}\n\n${table(rows)}\n`);
   console.log('req/s, p50, p99, share of direct: the targets taking turns (SLICE-second turns, DURATION each per round).');
   if (results.plain && scenarios.length > 1) {
-    console.log('vs plain: scenario req/s over plain req/s with both under load at the same time on the gateway CPU (paired runs of DURATION), median over rounds.');
+    console.log('vs plain (turns): scenario req/s over plain req/s from the turns of the same round (each alone on the gateway CPU), median over rounds.');
+    console.log('vs plain (paired): the same with both under load at the same time on the gateway CPU (paired runs of DURATION), median over rounds;');
+    console.log('  steadier against the machine drift, but the two processes also evict each other from the CPU caches, which weighs on the one that runs more code.');
   }
   console.log('RSS: gateway process after the measured run (VmRSS) and its high-water mark (VmHWM).');
   const busy = os.loadavg()[0];
