@@ -625,7 +625,7 @@ async function main() {
   if (results.plain && scenarios.length > 1) {
     console.log('vs plain (turns): scenario req/s over plain req/s from the turns of the same round (each alone on the gateway CPU), median over rounds.');
     console.log('vs plain (paired): the same with both under load at the same time on the gateway CPU (paired runs of DURATION), median over rounds;');
-    console.log('  steadier against the machine drift, but the two processes also evict each other from the CPU caches, which weighs on the one that runs more code.');
+    console.log('  steadier against the machine drift; both still move with the per-process spread of fresh gateways (use several rounds, quote both).');
   }
   console.log('RSS: gateway process after the measured run (VmRSS) and its high-water mark (VmHWM).');
   const busy = os.loadavg()[0];
