@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { LineDestination } from './logger.js';
+import { LineDestination, lineChunks, PIPE_BUF } from './logger.js';
 
 function tempFile(): string {
   const file = join(mkdtempSync(join(tmpdir(), 'gw-dest-')), 'out.log');
@@ -58,5 +58,42 @@ describe('log destination (batched, asynchronous)', () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(run.status, 3, run.stderr);
     assert.equal(run.stdout, '{"last":"words"}\n');
+  });
+
+  it('cuts batches into pieces of at most PIPE_BUF bytes at line ends (a longer line alone)', () => {
+    const lines = Array.from({ length: 100 }, (_, i) => `{"i":${i},"pad":"${'x'.repeat(i === 50 ? 9000 : (i * 37) % 300)}"}\n`);
+    const batch = Buffer.from(lines.join(''));
+    const pieces = lineChunks(batch, PIPE_BUF);
+    assert.equal(Buffer.concat(pieces).toString(), lines.join(''));
+    for (const p of pieces) {
+      assert.equal(p[p.length - 1], 10, 'ends at a line end');
+      if (p.length > PIPE_BUF) assert.equal(p.toString().split('\n').length, 2, 'only a single long line exceeds PIPE_BUF');
+    }
+  });
+
+  it('keeps every line whole when several processes write to one pipe (pipeSafe, as --workers does)', () => {
+    const module = fileURLToPath(new URL('./logger.ts', import.meta.url));
+    const writer = `
+      const { LineDestination } = await import(${JSON.stringify(module)});
+      const dest = new LineDestination(1, { pipeSafe: true });
+      const pad = 'y'.repeat(300);
+      for (let i = 0; i < 20000; i++) dest.write(JSON.stringify({ w: process.pid, i, pad }) + '\\n');
+      await new Promise((resolve) => dest.flush(resolve));`;
+    const one = `${JSON.stringify(process.execPath)} --import tsx --input-type=module -e "$W"`;
+    const run = spawnSync('sh', ['-c', `(${one} & ${one} & ${one} & ${one} & wait) | cat`], {
+      encoding: 'utf8',
+      env: { ...process.env, W: writer },
+      timeout: 60_000,
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const lines = run.stdout.split('\n').filter(Boolean);
+    const perWriter = new Map<number, number>();
+    for (const l of lines) {
+      const rec = JSON.parse(l) as { w: number; i: number };
+      perWriter.set(rec.w, (perWriter.get(rec.w) ?? 0) + 1);
+    }
+    assert.equal(lines.length, 80000);
+    assert.deepEqual([...perWriter.values()], [20000, 20000, 20000, 20000]);
   });
 });

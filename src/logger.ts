@@ -1,4 +1,6 @@
 /** One pino logger per Gateway: JSON to standard output, written asynchronously; pretty for terminals. */
+import cluster from 'node:cluster';
+import { fstatSync } from 'node:fs';
 import pino, { type Logger, type DestinationStream } from 'pino';
 import type { LoggingConfig } from './config/schema.js';
 
@@ -44,7 +46,52 @@ export function createLogger(cfg: LoggingConfig, opts: LoggerOptions = {}): Logg
       },
     });
   }
-  return pino(base, createDestination(1));
+  return pino(base, createDestination(1, { pipeSafe: cluster.isWorker && isPipe(1) }));
+}
+
+/** A pipe or socket (where writes of more than PIPE_BUF bytes by several processes may interleave). */
+function isPipe(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    return st.isFIFO() || st.isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/** Linux's PIPE_BUF: a write of at most this many bytes to a pipe is never interleaved with another. */
+export const PIPE_BUF = 4096;
+
+/**
+ * Split a batch of whole lines into pieces of at most `max` bytes, each ending at a line end (a
+ * single line longer than `max` is one piece of its own).
+ */
+export function lineChunks(batch: Buffer, max: number): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  while (start < batch.length) {
+    let end = Math.min(start + max, batch.length);
+    if (end < batch.length) {
+      const nl = batch.lastIndexOf(10, end - 1);
+      if (nl >= start) end = nl + 1;
+      else {
+        const next = batch.indexOf(10, end);
+        end = next < 0 ? batch.length : next + 1;
+      }
+    }
+    out.push(batch.subarray(start, end));
+    start = end;
+  }
+  return out;
+}
+
+export interface DestinationOptions {
+  /**
+   * Hand lines to the destination in writes of at most PIPE_BUF bytes, cut at line ends: for
+   * `--workers` processes sharing one pipe as standard output (a container runtime, journald),
+   * where larger writes of two processes can interleave inside a line.
+   */
+  pipeSafe?: boolean;
 }
 
 /** Log lines held in memory while the destination cannot keep up; past this, new lines are dropped. */
@@ -107,12 +154,17 @@ export class LineDestination implements DestinationStream {
     const batch = this.slab!.subarray(0, this.used);
     this.slab = undefined; // sonic-boom holds on to it until written: the next line gets a new slab
     this.used = 0;
-    this.hand(batch);
+    if (this.pipeSafe) for (const piece of lineChunks(batch, PIPE_BUF)) this.hand(piece);
+    else this.hand(batch);
   };
+  private readonly pipeSafe: boolean;
 
-  constructor(dest: number | string) {
+  constructor(dest: number | string, opts: DestinationOptions = {}) {
+    this.pipeSafe = opts.pipeSafe === true;
     // minLength 1 writes whatever is handed over at once, and makes flush(cb) wait until it is out.
-    this.boom = pino.destination({ dest, sync: false, minLength: 1, maxWrite: 4 * BATCH_BYTES, maxLength: MAX_PENDING_BYTES, contentMode: 'buffer' });
+    // maxWrite: how much of what waits sonic-boom joins into one write (pipe-safe: one piece each).
+    const maxWrite = this.pipeSafe ? PIPE_BUF : 4 * BATCH_BYTES;
+    this.boom = pino.destination({ dest, sync: false, minLength: 1, maxWrite, maxLength: MAX_PENDING_BYTES, contentMode: 'buffer' });
     this.boom.on('drop', () => this.onDrop());
     this.boom.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') return; // pino's own listener has switched the stream off
@@ -214,6 +266,6 @@ export class LineDestination implements DestinationStream {
   }
 }
 
-export function createDestination(dest: number | string): DestinationStream {
-  return new LineDestination(dest);
+export function createDestination(dest: number | string, opts: DestinationOptions = {}): DestinationStream {
+  return new LineDestination(dest, opts);
 }
