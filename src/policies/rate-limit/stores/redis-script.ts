@@ -4,10 +4,14 @@
  * script, so N gateways sharing a Redis count exactly and a request costs at most one round trip
  * (usually a share of one).
  *
- * ARGV[1]  R, the number of requests in the batch; then per request: n (its number of limits),
- *          then per limit: interval T (µs), limit L, 1 when enforced / 0 in shadow mode
+ * ARGV     S, the number of distinct rate sets in the batch (a route's limits are one set, and most
+ *          batches hold one or two routes); then per set: n (its number of limits), then per limit:
+ *          interval T (µs), limit L, 1 when enforced / 0 in shadow mode; then R, the number of
+ *          requests; then per request: the number (1-based) of its rate set
  * KEYS     the buckets of every limit of every request, in the same order
  *          (prefix + route + limit name + key value)
+ * A request costs one argument besides its keys: every argument is a string ioredis measures and
+ * copies into the command, which made the arguments the store's largest cost on the gateway.
  * returns  per request: allowed (1/0), then per limit: remaining, reset (µs), over (1/0)
  *
  * The clock is the Redis server's (TIME), not the gateway's: every gateway instance sees one clock,
@@ -21,25 +25,34 @@ export const GCRA_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local out = {}
-local k, a = 0, 1
-for r = 1, tonumber(ARGV[1]) do
+local sets, a = {}, 1
+for s = 1, tonumber(ARGV[1]) do
   local n = tonumber(ARGV[a + 1])
-  a = a + 1
+  local set = { n = n }
+  for i = 1, n do
+    set[i] = { T = tonumber(ARGV[a + 3 * i - 1]), L = tonumber(ARGV[a + 3 * i]), E = ARGV[a + 3 * i + 1] == '1' }
+  end
+  sets[s] = set
+  a = a + 1 + 3 * n
+end
+local k = 0
+a = a + 1
+for r = 1, tonumber(ARGV[a]) do
+  local set = sets[tonumber(ARGV[a + r])]
+  local n = set.n
   local tats, over = {}, {}
   local allowed = 1
   for i = 1, n do
-    local T = tonumber(ARGV[a + 3 * i - 2])
-    local L = tonumber(ARGV[a + 3 * i - 1])
+    local rate = set[i]
     local tat = tonumber(redis.call('GET', KEYS[k + i]) or '0')
     if tat < now then tat = now end
     tats[i] = tat
-    over[i] = (tat - now) > (L - 1) * T
-    if over[i] and ARGV[a + 3 * i] == '1' then allowed = 0 end
+    over[i] = (tat - now) > (rate.L - 1) * rate.T
+    if over[i] and rate.E then allowed = 0 end
   end
   out[#out + 1] = allowed
   for i = 1, n do
-    local T = tonumber(ARGV[a + 3 * i - 2])
-    local L = tonumber(ARGV[a + 3 * i - 1])
+    local T, L = set[i].T, set[i].L
     local tat = tats[i]
     if allowed == 1 and not over[i] then
       tat = tat + T
@@ -53,7 +66,6 @@ for r = 1, tonumber(ARGV[1]) do
     out[#out + 1] = over[i] and 1 or 0
   end
   k = k + n
-  a = a + 3 * n
 end
 return out
 `;

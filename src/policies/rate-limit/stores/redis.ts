@@ -51,6 +51,17 @@ function parse(r: number[], at: number, n: number): Decision {
   return { allowed: r[at] === 1, outcomes };
 }
 
+/** A rate set as script arguments (n, then T, L, E per limit), made once per route's array of rates. */
+const rateArgsCache = new WeakMap<readonly Rate[], readonly string[]>();
+function rateArgs(rates: readonly Rate[]): readonly string[] {
+  let a = rateArgsCache.get(rates);
+  if (a === undefined) {
+    a = [String(rates.length), ...rates.flatMap((r) => [String(r.interval), String(r.limit), r.enforce ? '1' : '0'])];
+    rateArgsCache.set(rates, a);
+  }
+  return a;
+}
+
 /** Most requests one script call decides: bounds how long Redis runs one script. */
 const MAX_BATCH = 256;
 
@@ -122,16 +133,22 @@ export function createRedisStore(opts: RedisStoreOptions): RedisStore {
 
   function send(group: Pending[]): void {
     const keys: string[] = [];
-    const args: (string | number)[] = [group.length];
+    // The distinct rate sets first (a route passes the same array on every request), then one set
+    // number per request: see redis-script.ts for the layout.
+    const setArgs: string[] = [];
+    const setOf = new Map<readonly Rate[], string>();
+    const perRequest: string[] = [];
     for (const p of group) {
-      const n = p.keys.length;
-      args.push(n);
-      for (let i = 0; i < n; i++) {
-        keys.push(opts.prefix + p.keys[i]!);
-        const r = p.rates[i]!;
-        args.push(r.interval, r.limit, r.enforce ? 1 : 0);
+      let set = setOf.get(p.rates);
+      if (set === undefined) {
+        set = String(setOf.size + 1);
+        setOf.set(p.rates, set);
+        setArgs.push(...rateArgs(p.rates));
       }
+      perRequest.push(set);
+      for (let i = 0; i < p.keys.length; i++) keys.push(opts.prefix + p.keys[i]!);
     }
+    const args = [String(setOf.size), ...setArgs, String(group.length), ...perRequest];
     inFlight += group.length;
     client.evalsha(SCRIPT_SHA, keys.length, ...keys, ...args).then(
       (reply) => settle(group, reply),

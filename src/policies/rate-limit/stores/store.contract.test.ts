@@ -53,6 +53,21 @@ for (const maker of makers) {
       for (const d of results.filter((x) => !x.allowed)) assert.equal(d.outcomes[0]!.over, true);
     });
 
+    it('decides concurrent requests of different routes (limit sets) each by its own limits', { skip: !ok }, async () => {
+      const a = [toRate(3, 60_000, true)];
+      const b = [toRate(5, 60_000, true), toRate(1, 60_000, false)]; // the second in shadow mode
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? hit(store, ['setA'], a) : hit(store, ['setB1', 'setB2'], b)).then((d) => ({ route: i % 2 === 0 ? 'a' : 'b', d }))),
+      );
+      const allowed = (route: string) => results.filter((r) => r.route === route && r.d.allowed);
+      assert.equal(allowed('a').length, 3);
+      assert.equal(allowed('b').length, 5, 'the shadow limit never refuses');
+      const shadowOver = results.filter((r) => r.route === 'b' && r.d.outcomes[1]!.over);
+      assert.equal(shadowOver.length, 9, 'the shadow limit of 1 lets the first request in and flags every later one');
+      assert.equal(shadowOver.filter((r) => r.d.allowed).length, 4, 'of which the enforced limit allowed 4');
+      for (const r of results.filter((x) => x.route === 'b' && !x.d.allowed)) assert.equal(r.d.outcomes[0]!.over, true);
+    });
+
     it('refills one request per window/limit and reports when (reset)', { skip: !ok }, async () => {
       const rate = toRate(4, 400, true); // one request per 100 ms, burst 4
       for (let i = 0; i < 4; i++) assert.equal((await hit(store, ['refill'], [rate])).allowed, true);
