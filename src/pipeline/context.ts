@@ -108,9 +108,4 @@ export class RequestContext {
   setResponseHeader(name: string, value: string): void {
     (this.responseHeaders ??= []).push(name, value);
   }
-
-  /** Three at once (one array growth instead of three). */
-  setResponseHeaders(n1: string, v1: string, n2: string, v2: string, n3: string, v3: string): void {
-    (this.responseHeaders ??= []).push(n1, v1, n2, v2, n3, v3);
-  }
 }

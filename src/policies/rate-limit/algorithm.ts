@@ -65,10 +65,10 @@ export function outcome(tat: number, now: number, rate: Rate, over: boolean): Li
  * exactly as an enforced one would, which is what trying a limit in shadow mode means.
  *
  * `tats[i]` is the stored TAT of limit i (0 when absent); it is replaced by the new TAT of every
- * limit the request advanced (those the caller must write back: all with `over` false, when the
- * request is allowed), and `store(i, tat)`, when given, is called for each of them.
+ * limit the request advanced: those the caller must write back (all with `over` false, when the
+ * request is allowed).
  */
-export function decide(tats: number[], now: number, rates: readonly Rate[], store?: (i: number, tat: number) => void): Decision {
+export function decide(tats: number[], now: number, rates: readonly Rate[]): Decision {
   let allowed = true;
   const over: boolean[] = new Array<boolean>(rates.length);
   for (let i = 0; i < rates.length; i++) {
@@ -82,7 +82,6 @@ export function decide(tats: number[], now: number, rates: readonly Rate[], stor
     if (allowed && !over[i]) {
       tat = Math.max(tat, now) + rate.interval;
       tats[i] = tat;
-      store?.(i, tat);
     }
     outcomes[i] = outcome(tat, now, rate, over[i]!);
   }

@@ -15,9 +15,6 @@ function fakeCtx(over: Partial<RequestContext> = {}): RequestContext {
     rateLimited: false,
     responseHeaders: headers,
     setResponseHeader: (n: string, v: string) => (headers[n] = v),
-    setResponseHeaders: (...nv: string[]) => {
-      for (let i = 0; i < nv.length; i += 2) headers[nv[i]!] = nv[i + 1]!;
-    },
     log: pino({ level: 'silent' }),
     ...over,
   } as unknown as RequestContext;

@@ -72,6 +72,8 @@ interface CompiledLimit {
   /** The limit as the RateLimit-Limit value. */
   readonly limitText: string;
   readonly shadowLog: LogGate;
+  /** The one bucket of a `route` limit; '' for the other kinds. */
+  readonly routeKey: string;
   /**
    * The last ip-keyed bucket key and the address it was made for: consecutive requests from one
    * client (a keep-alive connection) reuse the same string, which the store's Map has hashed already.
@@ -89,7 +91,7 @@ function bucketKey(c: CompiledLimit, ctx: RequestContext): string {
     }
     return c.lastIpKey;
   }
-  if (c.key.kind === 'route') return c.lastIpKey; // one bucket: the key never changes
+  if (c.key.kind === 'route') return c.routeKey;
   return c.bucketPrefix + keyValue(c.key, ctx);
 }
 
@@ -98,16 +100,20 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
   const { onStoreError, headers } = shared.settings;
   const compiled: CompiledLimit[] = limits.map((l) => {
     const name = limitName(l);
+    const key = parseKey(l.key);
+    const bucketPrefix = `${route.name}:${name}:`;
     return {
       name,
-      key: parseKey(l.key),
+      key,
       rate: toRate(l.limit, parseDuration(l.window)!, l.mode === 'enforce'),
-      bucketPrefix: `${route.name}:${name}:`,
+      bucketPrefix,
       fieldPrefix: `${sfString(name)};r=`,
       limitText: String(l.limit),
       shadowLog: createLogGate(1000),
+      // A route key reads nothing of the request.
+      routeKey: key.kind === 'route' ? bucketPrefix + keyValue(key, { clientIp: '', principal: undefined, req: { headers: {} } }) : '',
       lastIp: '',
-      lastIpKey: l.key === 'route' ? `${route.name}:${name}:*` : '',
+      lastIpKey: '',
     };
   });
   const rates = compiled.map((c) => c.rate);
@@ -119,8 +125,9 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
     if (headers.draft11) ctx.setResponseHeader('ratelimit', rateLimitHeader(prefixes, out));
     if (headers.legacy) {
       const i = tightest(out);
-      const o = out[i]!;
-      ctx.setResponseHeaders('ratelimit-limit', compiled[i]!.limitText, 'ratelimit-remaining', String(o.remaining), 'ratelimit-reset', String(seconds(o.reset)));
+      ctx.setResponseHeader('ratelimit-limit', compiled[i]!.limitText);
+      ctx.setResponseHeader('ratelimit-remaining', String(out[i]!.remaining));
+      ctx.setResponseHeader('ratelimit-reset', String(seconds(out[i]!.reset)));
     }
     let retry = 0;
     let violated = '';
