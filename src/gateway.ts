@@ -15,7 +15,7 @@ import { NO_METRICS, type GatewayMetrics, type GatewayServices, type RequestObse
 import type { UpstreamErrorKind } from './proxy/errors.js';
 import { compileSnapshot, disposeSnapshot, type Snapshot } from './router/compile.js';
 import { createHandler, type HandlerHost } from './server/handle.js';
-import { createProxyServer, listen } from './server/listener.js';
+import { createProxyServer, listen, type ProxyServer } from './server/listener.js';
 import type { Target } from './upstream/upstream.js';
 import { PoolSet } from './upstream/upstream.js';
 import { recordFailure, stopHealth } from './upstream/health.js';
@@ -63,7 +63,7 @@ export class Gateway implements HandlerHost {
   private drained: (() => void) | undefined;
   private readonly pools: PoolSet;
   private readonly extensions: GatewayExtension[];
-  private server: Server | undefined;
+  private server: ProxyServer | undefined;
   private admin: Server | undefined;
   private closing: Promise<void> | undefined;
   port = 0;

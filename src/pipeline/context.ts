@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { GatewayResponse } from '../server/response.js';
 import type { Logger } from 'pino';
 import type { ErrorCode } from '../errors.js';
 import type { CompiledRoute } from '../router/compile.js';
@@ -20,7 +21,7 @@ export interface Principal {
  */
 export class RequestContext {
   readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly res: GatewayResponse;
   /** performance.now() when the request arrived. */
   readonly start: number;
   /** ISO time the request arrived (Date.now()). */
@@ -51,8 +52,14 @@ export class RequestContext {
   principal: Principal | undefined = undefined;
   /** Headers policies add to the upstream request (name lower-case, value). */
   upstreamHeaders: string[] | undefined = undefined;
-  /** Headers policies add to the client response (rate-limit headers …). */
+  /** Headers policies add to the client response, checked by Node like any other (name lower-case, value). */
   responseHeaders: string[] | undefined = undefined;
+  /**
+   * Header lines policies add to the client response that Node writes without checking them
+   * (server/response.ts): each `name: value\r\n`, built from parts isTrustedLine() accepted when the
+   * config was compiled and from digits (the rate-limit fields).
+   */
+  responseHeaderLines = '';
 
   status = 0;
   errorCode: ErrorCode | undefined = undefined;
@@ -81,7 +88,7 @@ export class RequestContext {
   private logger: Logger | undefined = undefined;
   private readonly baseLogger: Logger;
 
-  constructor(req: IncomingMessage, res: ServerResponse, baseLogger: Logger) {
+  constructor(req: IncomingMessage, res: GatewayResponse, baseLogger: Logger) {
     this.req = req;
     this.res = res;
     this.start = performance.now();
@@ -107,5 +114,10 @@ export class RequestContext {
   /** Add a header (lower-case name) to the client response; a flat [name, value, …] list, set once each. */
   setResponseHeader(name: string, value: string): void {
     (this.responseHeaders ??= []).push(name, value);
+  }
+
+  /** Add complete header lines to the client response, unchecked (see responseHeaderLines). */
+  addResponseHeaderLines(lines: string): void {
+    this.responseHeaderLines += lines;
   }
 }

@@ -3,7 +3,8 @@
  * run the route's policies, forward. Every refusal is a problem+json reply with a stable code.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { GatewayResponse } from './response.js';
 import { isIP, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -37,7 +38,7 @@ interface Tracked {
   snapshot: Snapshot;
   host: HandlerHost;
 }
-type WithCtx = ServerResponse & { [CTX]?: Tracked };
+type WithCtx = GatewayResponse & { [CTX]?: Tracked };
 
 /**
  * The client address: the peer, or — only when the peer is a trusted proxy — the right-most
@@ -90,7 +91,7 @@ function onResponseClose(this: WithCtx): void {
   host.requestFinished();
 }
 
-export function createHandler(host: HandlerHost): (req: IncomingMessage, res: ServerResponse, expectContinue?: boolean) => void {
+export function createHandler(host: HandlerHost): (req: IncomingMessage, res: GatewayResponse, expectContinue?: boolean) => void {
   function proceed(ctx: RequestContext, reply: GatewayError | undefined): void {
     if (reply !== undefined) {
       replyError(ctx, reply);
@@ -99,7 +100,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     forward(ctx, ctx.route!, ctx.upstreamHeaders!, host);
   }
 
-  return function handle(req: IncomingMessage, res: ServerResponse, expectContinue = false): void {
+  return function handle(req: IncomingMessage, res: GatewayResponse, expectContinue = false): void {
     const snapshot = host.snapshot;
     const ctx = new RequestContext(req, res, host.logger);
     (res as WithCtx)[CTX] = { ctx, snapshot, host };

@@ -1,12 +1,13 @@
 /** The proxy listener: Node http server with timeouts and limits from config, and clean answers to unparsable requests. */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import http, { IncomingMessage } from 'node:http';
+import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config/schema.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { PROBLEM_TYPE_BASE } from './respond.js';
+import { GatewayResponse } from './response.js';
 
-type Handle = (req: IncomingMessage, res: ServerResponse, expectContinue?: boolean) => void;
+type Handle = (req: IncomingMessage, res: GatewayResponse, expectContinue?: boolean) => void;
 
 function rawProblem(status: number, reason: string, code: string, detail: string): string {
   const body = JSON.stringify({ type: PROBLEM_TYPE_BASE + code, title: reason, status, detail, code });
@@ -16,9 +17,13 @@ function rawProblem(status: number, reason: string, code: string, detail: string
   );
 }
 
-export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Logger): http.Server {
-  const server = http.createServer(
+export type ProxyServer = http.Server<typeof IncomingMessage, typeof GatewayResponse>;
+
+export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Logger): ProxyServer {
+  const server = http.createServer<typeof IncomingMessage, typeof GatewayResponse>(
     {
+      IncomingMessage,
+      ServerResponse: GatewayResponse,
       maxHeaderSize: parseSize(cfg.maxHeaderSize)!,
       requestTimeout: parseDuration(cfg.requestTimeout)!,
       headersTimeout: parseDuration(cfg.headersTimeout)!,
@@ -31,7 +36,7 @@ export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Log
   );
   // Expect: 100-continue is answered only once the route's policies accepted the request,
   // so a refused upload (401, 413, 429) is never sent at all.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));
+  server.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) => handle(req, res, true));
   // A gateway is not a forward proxy: CONNECT tunnels are refused rather than silently dropped.
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
     socket.end(rawProblem(405, 'Method Not Allowed', 'GW_ERR_METHOD_NOT_ALLOWED', 'CONNECT tunnels are not supported.'));
@@ -55,7 +60,7 @@ export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Log
   return server;
 }
 
-export function listen(server: http.Server, port: number, host: string): Promise<number> {
+export function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     server.once('error', onError);

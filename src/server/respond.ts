@@ -44,6 +44,7 @@ export function replyError(ctx: RequestContext, err: GatewayError): void {
   const length = Buffer.byteLength(body);
   headers['content-length'] = length;
   ctx.bytesOut = ctx.method === 'HEAD' ? 0 : length;
+  res.trustedHeaders = ctx.responseHeaderLines;
   res.writeHead(err.status, headers);
   res.end(body);
 }

@@ -41,6 +41,18 @@ export interface Decision {
   readonly outcomes: readonly LimitOutcome[];
 }
 
+/** A Decision that decide() fills in place: a caller that reads it at once can reuse one per route. */
+export interface DecisionBuffer extends Decision {
+  allowed: boolean;
+  readonly outcomes: LimitOutcome[];
+}
+
+export function newDecision(n: number): DecisionBuffer {
+  const outcomes: LimitOutcome[] = [];
+  for (let i = 0; i < n; i++) outcomes.push({ over: false, remaining: 0, reset: 0 });
+  return { allowed: true, outcomes };
+}
+
 export function toRate(limit: number, windowMs: number, enforce: boolean): Rate {
   return { interval: Math.max(1, Math.round((windowMs * 1000) / limit)), limit, enforce };
 }
@@ -50,12 +62,13 @@ export function conforms(tat: number, now: number, rate: Rate): boolean {
   return Math.max(tat, now) - now <= (rate.limit - 1) * rate.interval;
 }
 
-/** Remaining and reset for a bucket whose TAT is `tat` (after this request was counted or not). */
-export function outcome(tat: number, now: number, rate: Rate, over: boolean): LimitOutcome {
+/** Remaining and reset for a bucket whose TAT is `tat` (after this request was counted or not), into `o`. */
+function fillOutcome(o: LimitOutcome, tat: number, now: number, rate: Rate): void {
   const t = rate.interval;
   const free = rate.limit * t - (Math.max(tat, now) - now); // microseconds of capacity left
   const remaining = Math.max(0, Math.floor(free / t));
-  return { over, remaining, reset: (remaining + 1) * t - free };
+  o.remaining = remaining;
+  o.reset = (remaining + 1) * t - free;
 }
 
 /**
@@ -66,24 +79,26 @@ export function outcome(tat: number, now: number, rate: Rate, over: boolean): Li
  *
  * `tats[i]` is the stored TAT of limit i (0 when absent); it is replaced by the new TAT of every
  * limit the request advanced: those the caller must write back (all with `over` false, when the
- * request is allowed).
+ * request is allowed). The answer is written into `out` (a new one when not given) and returned.
  */
-export function decide(tats: number[], now: number, rates: readonly Rate[]): Decision {
+export function decide(tats: number[], now: number, rates: readonly Rate[], out: DecisionBuffer = newDecision(rates.length)): Decision {
   let allowed = true;
-  const over: boolean[] = new Array<boolean>(rates.length);
+  const outcomes = out.outcomes;
   for (let i = 0; i < rates.length; i++) {
-    over[i] = !conforms(tats[i]!, now, rates[i]!);
-    if (over[i] && rates[i]!.enforce) allowed = false;
+    const over = !conforms(tats[i]!, now, rates[i]!);
+    outcomes[i]!.over = over;
+    if (over && rates[i]!.enforce) allowed = false;
   }
-  const outcomes: LimitOutcome[] = new Array<LimitOutcome>(rates.length);
   for (let i = 0; i < rates.length; i++) {
     const rate = rates[i]!;
+    const o = outcomes[i]!;
     let tat = tats[i]!;
-    if (allowed && !over[i]) {
+    if (allowed && !o.over) {
       tat = Math.max(tat, now) + rate.interval;
       tats[i] = tat;
     }
-    outcomes[i] = outcome(tat, now, rate, over[i]!);
+    fillOutcome(o, tat, now, rate);
   }
-  return { allowed, outcomes };
+  out.allowed = allowed;
+  return out;
 }

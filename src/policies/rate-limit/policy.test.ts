@@ -4,17 +4,23 @@ import pino from 'pino';
 import { parseConfig } from '../../config/load.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { GatewayError } from '../../errors.js';
+import { linesToPairs } from '../../server/response.js';
 import { rateLimitPolicy } from './policy.js';
 
 function fakeCtx(over: Partial<RequestContext> = {}): RequestContext {
   const headers: Record<string, string> = {};
   return {
     clientIp: '192.0.2.1',
+    start: performance.now(),
     principal: undefined,
     req: { headers: {} },
     rateLimited: false,
     responseHeaders: headers,
     setResponseHeader: (n: string, v: string) => (headers[n] = v),
+    addResponseHeaderLines: (lines: string) => {
+      const p = linesToPairs(lines);
+      for (let i = 0; i < p.length; i += 2) headers[p[i]!] = p[i + 1]!;
+    },
     log: pino({ level: 'silent' }),
     ...over,
   } as unknown as RequestContext;

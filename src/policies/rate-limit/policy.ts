@@ -9,13 +9,14 @@ import type { Config, RouteConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { definePolicy, type GatewayMetrics, type HookResult, type RouteHooks } from '../../pipeline/policy.js';
+import { isTrustedLine } from '../../server/response.js';
 import { parseDuration } from '../../util/units.js';
 import { toRate, type Decision, type Rate } from './algorithm.js';
 import { policyHeader, rateLimitHeader, seconds, sfString, tightest } from './headers.js';
 import { keyValue, parseKey, type KeySpec } from './keys.js';
 import { createLogGate, type LogGate } from './log-gate.js';
 import { rateLimitGlobalFields, rateLimitRouteFields, type LimitConfig, type RateLimitSettings } from './schema.js';
-import { createMemoryStore, type MemoryStore } from './stores/memory.js';
+import { createMemoryStore, newHitScratch, type MemoryStore } from './stores/memory.js';
 import { createRedisStore } from './stores/redis.js';
 import type { RateLimitStore } from './stores/store.js';
 import { limitName, validateRateLimit } from './validate.js';
@@ -69,8 +70,8 @@ interface CompiledLimit {
   readonly bucketPrefix: string;
   /** `"name";r=` for the RateLimit field. */
   readonly fieldPrefix: string;
-  /** The limit as the RateLimit-Limit value. */
-  readonly limitText: string;
+  /** `ratelimit-limit: L\r\nratelimit-remaining: ` — the legacy lines up to the remaining count. */
+  readonly legacyPrefix: string;
   readonly shadowLog: LogGate;
   /** The one bucket of a `route` limit; '' for the other kinds. */
   readonly routeKey: string;
@@ -108,7 +109,7 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
       rate: toRate(l.limit, parseDuration(l.window)!, l.mode === 'enforce'),
       bucketPrefix,
       fieldPrefix: `${sfString(name)};r=`,
-      limitText: String(l.limit),
+      legacyPrefix: `ratelimit-limit: ${l.limit}\r\nratelimit-remaining: `,
       shadowLog: createLogGate(1000),
       // A route key reads nothing of the request.
       routeKey: key.kind === 'route' ? bucketPrefix + keyValue(key, { clientIp: '', principal: undefined, req: { headers: {} } }) : '',
@@ -119,16 +120,21 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
   const rates = compiled.map((c) => c.rate);
   const prefixes = compiled.map((c) => c.fieldPrefix);
   const policyField = policyHeader(limits.map((l) => ({ name: limitName(l), limit: l.limit, windowSeconds: parseDuration(l.window)! / 1000 })));
+  // The fields go out as trusted header lines (server/response.ts): everything but the numbers is
+  // made here, once, and checked here; limit names are plain by the schema, so this cannot fail.
+  const policyLine = headers.draft11 ? `ratelimit-policy: ${policyField}\r\n` : '';
+  const sample = `ratelimit: ${prefixes.join('0;t=0, ')}0;t=0\r\n${compiled.map((c) => `${c.legacyPrefix}0\r\n`).join('')}`;
+  if (!isTrustedLine(policyLine) || !isTrustedLine(sample)) throw new Error(`rate-limit header text of route ${route.name} is not plain`);
 
   function apply(ctx: RequestContext, d: Decision): HookResult {
     const out = d.outcomes;
-    if (headers.draft11) ctx.setResponseHeader('ratelimit', rateLimitHeader(prefixes, out));
+    let lines = policyLine;
+    if (headers.draft11) lines += 'ratelimit: ' + rateLimitHeader(prefixes, out) + '\r\n';
     if (headers.legacy) {
       const i = tightest(out);
-      ctx.setResponseHeader('ratelimit-limit', compiled[i]!.limitText);
-      ctx.setResponseHeader('ratelimit-remaining', String(out[i]!.remaining));
-      ctx.setResponseHeader('ratelimit-reset', String(seconds(out[i]!.reset)));
+      lines += compiled[i]!.legacyPrefix + out[i]!.remaining + '\r\nratelimit-reset: ' + seconds(out[i]!.reset) + '\r\n';
     }
+    if (lines !== '') ctx.addResponseHeaderLines(lines);
     let retry = 0;
     let violated = '';
     for (let i = 0; i < out.length; i++) {
@@ -155,6 +161,8 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
   }
 
   function failed(ctx: RequestContext, err: unknown): HookResult {
+    // RateLimit-Policy never changes: it is on every response of the route, also when the store failed.
+    if (policyLine !== '') ctx.addResponseHeaderLines(policyLine);
     shared.metrics.rateLimitStoreError();
     const held = shared.storeErrorLog.pass();
     if (held >= 0) {
@@ -167,22 +175,37 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
     return new GatewayError('GW_ERR_RATE_LIMIT_STORE', undefined, { 'retry-after': '1' });
   }
 
+  // The memory store decides synchronously into this route's scratch (keys, TATs, decision): a
+  // request allocates nothing for it, and the next request of the route finds it free again because
+  // apply() has read the decision before onRequest returns.
+  const memory = store.kind === 'memory' ? (store as MemoryStore) : undefined;
+  const scratch = newHitScratch(compiled.length);
+  const scratchKeys = new Array<string>(compiled.length).fill('');
+
   return {
     policy: POLICY_NAME,
     onRequest(ctx) {
-      // RateLimit-Policy never changes: it goes on every response of the route from here on, also
-      // when the store fails. Set here rather than in an onResponse hook, so upstream response
-      // headers stay a flat list (no per-request header object).
-      if (headers.draft11) ctx.setResponseHeader('ratelimit-policy', policyField);
+      // The fields are set here (apply, failed) rather than in an onResponse hook, so upstream
+      // response headers stay a flat list (no per-request header object).
+      if (memory !== undefined) {
+        for (let i = 0; i < compiled.length; i++) scratchKeys[i] = bucketKey(compiled[i]!, ctx);
+        let d: Decision;
+        try {
+          // The request's arrival on the performance.now() clock, in µs: a clock reading saved.
+          d = memory.hitInto(scratchKeys, rates, Math.floor(ctx.start * 1000), scratch);
+        } catch (err) {
+          return failed(ctx, err);
+        }
+        return apply(ctx, d);
+      }
       const keys = new Array<string>(compiled.length);
       for (let i = 0; i < compiled.length; i++) keys[i] = bucketKey(compiled[i]!, ctx);
-      let result: Decision | Promise<Decision>;
+      let result: Promise<Decision> | Decision;
       try {
         result = store.hit(keys, rates);
       } catch (err) {
         return failed(ctx, err);
       }
-      // The memory store answers synchronously: no promise on that path (see pipeline/chain.ts).
       if (result instanceof Promise) return result.then((d) => apply(ctx, d), (err: unknown) => failed(ctx, err));
       return apply(ctx, result);
     },

@@ -9,7 +9,7 @@
  * One million distinct client addresses therefore cost at most maxKeys entries, and an idle gateway
  * gives the memory back within two longest windows.
  */
-import { decide, type Decision, type Rate } from '../algorithm.js';
+import { decide, newDecision, type Decision, type DecisionBuffer, type Rate } from '../algorithm.js';
 import type { RateLimitStore } from './store.js';
 
 export interface MemoryStoreOptions {
@@ -20,8 +20,24 @@ export interface MemoryStoreOptions {
   now?: () => number;
 }
 
+/** What hitInto() works in: a route's own, reused by each of its requests (they are decided one at a time). */
+export interface HitScratch {
+  readonly tats: number[];
+  readonly decision: DecisionBuffer;
+}
+
+export function newHitScratch(n: number): HitScratch {
+  return { tats: new Array<number>(n).fill(0), decision: newDecision(n) };
+}
+
 export interface MemoryStore extends RateLimitStore {
   readonly kind: 'memory';
+  /**
+   * hit() at a time the caller read already (µs on the performance.now() clock), answered in
+   * `scratch.decision` — no allocation per request. The answer is valid until the next call with
+   * the same scratch.
+   */
+  hitInto(keys: readonly string[], rates: readonly Rate[], at: number, scratch: HitScratch): Decision;
   /** Buckets held, both generations (a bucket may sit in both for a while). */
   size(): number;
   /** A reload kept this store: follow its longest window. */
@@ -65,19 +81,21 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
     return o;
   }
 
+  function hitInto(keys: readonly string[], rates: readonly Rate[], t: number, scratch: HitScratch): Decision {
+    if (current.size >= half || t - generationStart >= maxWindowUs) rotate(t);
+    const tats = scratch.tats;
+    for (let i = 0; i < keys.length; i++) tats[i] = read(keys[i]!);
+    const d = decide(tats, t, rates, scratch.decision);
+    if (d.allowed) {
+      for (let i = 0; i < keys.length; i++) if (!d.outcomes[i]!.over) current.set(keys[i]!, tats[i]!);
+    }
+    return d;
+  }
+
   return {
     kind: 'memory',
-    hit(keys: readonly string[], rates: readonly Rate[]): Decision {
-      const t = now();
-      if (current.size >= half || t - generationStart >= maxWindowUs) rotate(t);
-      const tats = new Array<number>(keys.length);
-      for (let i = 0; i < keys.length; i++) tats[i] = read(keys[i]!);
-      const d = decide(tats, t, rates);
-      if (d.allowed) {
-        for (let i = 0; i < keys.length; i++) if (!d.outcomes[i]!.over) current.set(keys[i]!, tats[i]!);
-      }
-      return d;
-    },
+    hit: (keys, rates) => hitInto(keys, rates, now(), newHitScratch(keys.length)),
+    hitInto,
     size: () => current.size + old.size,
     setMaxWindow(ms: number) {
       maxWindowUs = ms * 1000;
