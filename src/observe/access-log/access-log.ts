@@ -55,10 +55,10 @@ export function accessRecord(ctx: RequestContext, end: number) {
     method: ctx.method,
     path: ctx.path || null,
     route: ctx.route !== undefined ? ctx.route.name : null,
-    status: ctx.status,
-    durationMs: ms(end - ctx.start),
     upstream: ctx.upstreamName || null,
     target: target !== undefined ? target.origin : null,
+    status: ctx.status,
+    durationMs: ms(end - ctx.start),
     upstreamDurationMs: ctx.upstreamStart > 0 && ctx.upstreamEnd > 0 ? ms(ctx.upstreamEnd - ctx.upstreamStart) : null,
     bytesIn: ctx.bytesIn,
     bytesOut: ctx.bytesOut,
@@ -86,10 +86,10 @@ export function accessFields(ctx: RequestContext, end: number): string {
     ',"method":"' + ctx.method +
     '","path":' + (ctx.path === '' ? 'null' : jsonString(ctx.path)) +
     ',"route":' + (route === undefined ? 'null' : '"' + route.name + '"') +
-    ',"status":' + jsonNumber(ctx.status) +
-    ',"durationMs":' + jsonMs(end - ctx.start) +
     ',"upstream":' + (ctx.upstreamName === '' ? 'null' : '"' + ctx.upstreamName + '"') +
     ',"target":' + (target === undefined ? 'null' : '"' + target.origin + '"') +
+    ',"status":' + jsonNumber(ctx.status) +
+    ',"durationMs":' + jsonMs(end - ctx.start) +
     ',"upstreamDurationMs":' + (ctx.upstreamStart > 0 && ctx.upstreamEnd > 0 ? jsonMs(ctx.upstreamEnd - ctx.upstreamStart) : 'null') +
     ',"bytesIn":' + jsonNumber(ctx.bytesIn) +
     ',"bytesOut":' + jsonNumber(ctx.bytesOut) +
@@ -107,11 +107,7 @@ const F = {
   traceId: bytesOf('","traceId":'),
   method: bytesOf(',"method":"'),
   path: bytesOf('","path":'),
-  route: bytesOf(',"route":'),
-  status: bytesOf(',"status":'),
   durationMs: bytesOf(',"durationMs":'),
-  upstream: bytesOf(',"upstream":'),
-  target: bytesOf(',"target":'),
   upstreamDurationMs: bytesOf(',"upstreamDurationMs":'),
   bytesIn: bytesOf(',"bytesIn":'),
   bytesOut: bytesOf(',"bytesOut":'),
@@ -126,6 +122,45 @@ const F = {
 };
 /** Room for the fixed parts and numbers of one line; string values add their length. */
 const FIXED_MAX = Object.values(F).reduce((n, f) => n + f.length, 0) + 8 * 24;
+
+/**
+ * `,"route":…,"upstream":…,"target":…,"status":` of one route and target, encoded once: the three
+ * values come from the config, so they are the same for every request of that pair. Keyed by the
+ * route (NO_ROUTE when none matched), then by the target, or by NO_TARGET / NOT_FORWARDED when the
+ * request got no target (the upstream is the route's, or none).
+ */
+const NO_ROUTE = {};
+const NO_TARGET = {};
+const NOT_FORWARDED = {};
+const whereCache = new WeakMap<object, Map<object, Uint8Array>>();
+// The last pair looked up: accessBytesMax and accessBytes ask for the same one, and consecutive
+// requests mostly go the same way.
+let lastRoute: object = NO_ROUTE;
+let lastTarget: object = NO_ROUTE;
+let lastBytes = bytesOf('');
+
+function whereBytes(ctx: RequestContext): Uint8Array {
+  const route = ctx.route;
+  const target = ctx.target;
+  const byRoute = route ?? NO_ROUTE;
+  const byTarget = target ?? (ctx.upstreamName === '' ? NOT_FORWARDED : NO_TARGET);
+  if (byRoute === lastRoute && byTarget === lastTarget) return lastBytes;
+  let perRoute = whereCache.get(byRoute);
+  if (perRoute === undefined) whereCache.set(byRoute, (perRoute = new Map()));
+  let bytes = perRoute.get(byTarget);
+  if (bytes === undefined) {
+    const text =
+      ',"route":' + jsonStringOrNull(route?.name) +
+      ',"upstream":' + jsonStringOrNull(ctx.upstreamName === '' ? null : ctx.upstreamName) +
+      ',"target":' + jsonStringOrNull(target?.origin) +
+      ',"status":';
+    perRoute.set(byTarget, (bytes = bytesOf(text)));
+  }
+  lastRoute = byRoute;
+  lastTarget = byTarget;
+  lastBytes = bytes;
+  return bytes;
+}
 
 /** `"s"` when s needs no escaping, -1 otherwise. */
 function putQuoted(b: Uint8Array, p: number, s: string): number {
@@ -143,8 +178,8 @@ function putQuotedOrNull(b: Uint8Array, p: number, s: string | null | undefined)
 /** Upper bound of accessBytes' output for this request (every character it copies is one byte). */
 export function accessBytesMax(ctx: RequestContext): number {
   return (
-    FIXED_MAX + ctx.requestId.length + ctx.traceId.length + ctx.method.length + ctx.path.length + (ctx.route?.name.length ?? 0) +
-    ctx.upstreamName.length + (ctx.target?.origin.length ?? 0) + ctx.clientIp.length + Math.min(ctx.userAgent.length, MAX_USER_AGENT) +
+    FIXED_MAX + ctx.requestId.length + ctx.traceId.length + ctx.method.length + ctx.path.length + whereBytes(ctx).length +
+    ctx.clientIp.length + Math.min(ctx.userAgent.length, MAX_USER_AGENT) +
     (ctx.principal?.subject?.length ?? 0) + (ctx.errorCode?.length ?? 0)
   );
 }
@@ -154,8 +189,6 @@ export function accessBytesMax(ctx: RequestContext): number {
  * value needs escaping (the caller then writes accessFields). `b` must have accessBytesMax(ctx) bytes free.
  */
 export function accessBytes(ctx: RequestContext, end: number, b: Uint8Array, p: number): number {
-  const target = ctx.target;
-  const route = ctx.route;
   p = putPlain(b, putBytes(b, p, F.requestId), ctx.requestId);
   if (p < 0) return -1;
   p = putBytes(b, p, F.traceId);
@@ -166,14 +199,8 @@ export function accessBytes(ctx: RequestContext, end: number, b: Uint8Array, p: 
   p = putBytes(b, p, F.path);
   p = ctx.path === '' ? putBytes(b, p, F.null) : putQuoted(b, p, ctx.path);
   if (p < 0) return -1;
-  p = putQuotedOrNull(b, putBytes(b, p, F.route), route === undefined ? null : route.name);
-  if (p < 0) return -1;
-  p = putUint(b, putBytes(b, p, F.status), ctx.status);
+  p = putUint(b, putBytes(b, p, whereBytes(ctx)), ctx.status);
   p = putMs(b, putBytes(b, p, F.durationMs), end - ctx.start);
-  p = putQuotedOrNull(b, putBytes(b, p, F.upstream), ctx.upstreamName === '' ? null : ctx.upstreamName);
-  if (p < 0) return -1;
-  p = putQuotedOrNull(b, putBytes(b, p, F.target), target === undefined ? null : target.origin);
-  if (p < 0) return -1;
   p = putBytes(b, p, F.upstreamDurationMs);
   p = ctx.upstreamStart > 0 && ctx.upstreamEnd > 0 ? putMs(b, p, ctx.upstreamEnd - ctx.upstreamStart) : putBytes(b, p, F.null);
   p = putUint(b, putBytes(b, p, F.bytesIn), ctx.bytesIn);

@@ -123,8 +123,9 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
   // The fields go out as trusted header lines (server/response.ts): everything but the numbers is
   // made here, once, and checked here; limit names are plain by the schema, so this cannot fail.
   const policyLine = headers.draft11 ? `ratelimit-policy: ${policyField}\r\n` : '';
-  const sample = `ratelimit: ${prefixes.join('0;t=0, ')}0;t=0\r\n${compiled.map((c) => `${c.legacyPrefix}0\r\n`).join('')}`;
-  if (!isTrustedLine(policyLine) || !isTrustedLine(sample)) throw new Error(`rate-limit header text of route ${route.name} is not plain`);
+  const sample = [`ratelimit: ${prefixes.join('0;t=0, ')}0;t=0\r\n`, 'ratelimit-reset: 0\r\n', ...compiled.flatMap((c) => `${c.legacyPrefix}0\r\n`.split(/(?<=\r\n)/))];
+  if (policyLine !== '') sample.push(policyLine);
+  if (!sample.every(isTrustedLine)) throw new Error(`rate-limit header text of route ${route.name} is not plain`);
 
   function apply(ctx: RequestContext, d: Decision): HookResult {
     const out = d.outcomes;
