@@ -1,5 +1,7 @@
 /** Rate limiting end to end with the memory store: real sockets, the demo backend counts what got through. */
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rawRequest, startDemoBackend, startGateway, type DemoBackend, type TestGateway } from './helpers.js';
@@ -156,5 +158,39 @@ routes:${route('q', '/', '[{ key: ip, limit: 1, window: 10s }]')}
     const optout = await fetch(`${gw.url}/optout`);
     assert.equal(optout.headers.get('ratelimit-policy'), null);
     await Promise.all([inherit.body?.cancel(), optout.body?.cancel()]);
+  });
+
+  it("replaces an upstream's own X-Request-Id and RateLimit fields instead of repeating them", async () => {
+    const echoing = http.createServer((req, res) => {
+      res.writeHead(200, { 'x-request-id': String(req.headers['x-request-id']), 'ratelimit-limit': '7', ratelimit: '"up";r=6;t=1', 'x-kept': '1' });
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => echoing.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(echoing.address() as AddressInfo).port}`;
+    const limited = await startGateway(`
+${upstream(url)}
+routes:${route('limited', '/limited', '[{ key: ip, limit: 10, window: 10s }]')}
+  - name: open
+    match: { pathPrefix: /open }
+    upstream: backend
+`);
+    try {
+      const count = (head: string, name: string) => head.split('\r\n').filter((l) => l.toLowerCase().startsWith(`${name}:`)).length;
+      const r = await rawRequest(limited.port, 'GET /limited HTTP/1.1\r\nHost: x\r\nX-Request-Id: rid-1\r\nConnection: close\r\n\r\n');
+      assert.equal(r.status, 200);
+      assert.equal(count(r.head, 'x-request-id'), 1, r.head);
+      assert.equal(r.headers['x-request-id'], 'rid-1');
+      assert.equal(count(r.head, 'ratelimit-limit'), 1, r.head);
+      assert.equal(r.headers['ratelimit-limit'], '10');
+      assert.equal(count(r.head, 'ratelimit'), 1, r.head);
+      assert.equal(r.headers['x-kept'], '1');
+      // Without limits of its own the gateway passes the upstream's RateLimit fields through.
+      const open = await rawRequest(limited.port, 'GET /open HTTP/1.1\r\nHost: x\r\nX-Request-Id: rid-2\r\nConnection: close\r\n\r\n');
+      assert.equal(count(open.head, 'x-request-id'), 1, open.head);
+      assert.equal(open.headers['ratelimit-limit'], '7');
+    } finally {
+      await limited.close();
+      echoing.close();
+    }
   });
 });

@@ -38,29 +38,23 @@ function observer(
   const done: RequestContext[] = [];
   const ends: number[] = [];
   let scheduled = false;
-  const failed = (err: unknown): void => logger.error({ event: 'observer.error', err }, 'request observer failed');
+  const record = metrics !== undefined ? (ctx: RequestContext, end: number) => metrics.record(ctx, end) : undefined;
+  const write = log !== undefined ? (ctx: RequestContext, end: number) => log.write(ctx, end) : undefined;
+  /** One instrument over the whole batch; a failure costs one request's record, not the batch's. */
+  const each = (fn: (ctx: RequestContext, end: number) => void): void => {
+    for (let i = 0; i < done.length; i++) {
+      try {
+        fn(done[i]!, ends[i]!);
+      } catch (err) {
+        logger.error({ event: 'observer.error', err }, 'request observer failed');
+      }
+    }
+  };
   const flush = (): void => {
     scheduled = false;
-    const n = done.length;
     // Each instrument over the whole batch, then the next: each one's code runs hot.
-    if (metrics !== undefined) {
-      for (let i = 0; i < n; i++) {
-        try {
-          metrics.record(done[i]!, ends[i]!);
-        } catch (err) {
-          failed(err);
-        }
-      }
-    }
-    if (log !== undefined) {
-      for (let i = 0; i < n; i++) {
-        try {
-          log.write(done[i]!, ends[i]!);
-        } catch (err) {
-          failed(err);
-        }
-      }
-    }
+    if (record !== undefined) each(record);
+    if (write !== undefined) each(write);
     done.length = 0;
     ends.length = 0;
   };

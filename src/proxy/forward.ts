@@ -79,13 +79,13 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     const route = ctx.route!;
     const extra = ctx.responseHeaders;
     if (route.responseHooks.length === 0) {
-      const headers = responseHeaderList(raw);
+      const headers = responseHeaderList(raw, ctx.responseHeaderLines !== '');
       if (extra !== undefined) for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
       // The request id passed isWellFormedRequestId or is a UUID: a line Node need not check.
       res.trustedHeaders = 'x-request-id: ' + ctx.requestId + '\r\n' + ctx.responseHeaderLines;
       res.writeHead(statusCode, headers);
     } else {
-      const headers = responseHeaderObject(raw);
+      const headers = responseHeaderObject(raw, ctx.responseHeaderLines !== '');
       headers['x-request-id'] = ctx.requestId;
       if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) headers[extra[i]!] = extra[i + 1]!;
       runResponseHooks(route.responseHooks, ctx, headers);

@@ -132,19 +132,25 @@ function connectionListed(value: string): Set<string> | undefined {
   return listed;
 }
 
+/** Dropped from upstream responses: hop-by-hop fields, and X-Request-Id, which the gateway sets. */
+const NOT_FROM_UPSTREAM = new Set([...HOP_BY_HOP, 'x-request-id']);
+
 /**
  * Upstream response headers (undici's raw [name, value, …] buffers) as a flat list for
- * res.writeHead, minus hop-by-hop fields and those the upstream named in Connection.
+ * res.writeHead, minus hop-by-hop fields, those the upstream named in Connection and X-Request-Id
+ * (the gateway's own goes out). With `ownRateLimit` (the route's limits set the RateLimit fields),
+ * the upstream's RateLimit* fields are dropped too: the gateway's replace them rather than repeat them.
  */
-export function responseHeaderList(raw: readonly Buffer[]): string[] {
+export function responseHeaderList(raw: readonly Buffer[], ownRateLimit = false): string[] {
   const out: string[] = [];
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = headerNameToString(raw[i]!);
-    if (HOP_BY_HOP.has(name)) {
+    if (NOT_FROM_UPSTREAM.has(name)) {
       if (name === 'connection') listed = connectionListed(raw[i + 1]!.toString('latin1'));
       continue;
     }
+    if (ownRateLimit && name.startsWith('ratelimit')) continue;
     out.push(name, raw[i + 1]!.toString('latin1'));
   }
   if (listed !== undefined) removeHeaders(out, listed);
@@ -152,8 +158,8 @@ export function responseHeaderList(raw: readonly Buffer[]): string[] {
 }
 
 /** The same, as an object for response hooks (repeated fields such as Set-Cookie become arrays). */
-export function responseHeaderObject(raw: readonly Buffer[]): Record<string, string | string[] | number> {
-  const list = responseHeaderList(raw);
+export function responseHeaderObject(raw: readonly Buffer[], ownRateLimit = false): Record<string, string | string[] | number> {
+  const list = responseHeaderList(raw, ownRateLimit);
   const out: Record<string, string | string[] | number> = {};
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i]!;
