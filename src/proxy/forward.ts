@@ -79,6 +79,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     const route = ctx.route!;
     const extra = ctx.responseHeaders;
     if (route.responseHooks.length === 0) {
+      // Lines come from the rate-limit policy only: when there are any, its fields replace the upstream's.
       const headers = responseHeaderList(raw, ctx.responseHeaderLines !== '');
       if (extra !== undefined) for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
       // The request id passed isWellFormedRequestId or is a UUID: a line Node need not check.

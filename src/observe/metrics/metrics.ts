@@ -8,7 +8,6 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { GatewayMetrics } from '../../pipeline/policy.js';
 import type { UpstreamErrorKind } from '../../proxy/errors.js';
-import type { Target } from '../../upstream/upstream.js';
 import type { MetricsConfig } from '../schema.js';
 import { CollectedMetric, Histo, type Sample } from './series.js';
 
@@ -70,34 +69,13 @@ export class GatewayMetricsRecorder implements GatewayMetrics {
     this.inFlight = source;
   }
 
-  // The series of the last request's route name and method, and of its target: consecutive requests
-  // mostly share them, and a hit costs two comparisons instead of two Map lookups.
-  private lastRouteName: string | undefined = undefined;
-  private lastRoute: RouteSeries | undefined = undefined;
-  private lastMethodName = '';
-  private lastMethod: MethodSeries | undefined = undefined;
-  private lastTarget: Target | undefined = undefined;
-  private lastTargetUpstream = '';
-  private lastTargetSeries: TargetSeries | undefined = undefined;
-
   /** The request path: called once per request, after the response finished or the client left. */
   record(ctx: RequestContext, end: number): void {
     const routeName = ctx.route !== undefined ? ctx.route.name : '';
-    let route: RouteSeries;
-    let method: MethodSeries;
-    if (routeName === this.lastRouteName && ctx.method === this.lastMethodName) {
-      route = this.lastRoute!;
-      method = this.lastMethod!;
-    } else {
-      let r = this.routes.get(routeName);
-      if (r === undefined) this.routes.set(routeName, (r = new RouteSeries()));
-      let m = r.methods.get(ctx.method);
-      if (m === undefined) r.methods.set(ctx.method, (m = new MethodSeries(this.bounds)));
-      route = this.lastRoute = r;
-      method = this.lastMethod = m;
-      this.lastRouteName = routeName;
-      this.lastMethodName = ctx.method;
-    }
+    let route = this.routes.get(routeName);
+    if (route === undefined) this.routes.set(routeName, (route = new RouteSeries()));
+    let method = route.methods.get(ctx.method);
+    if (method === undefined) route.methods.set(ctx.method, (method = new MethodSeries(this.bounds)));
     const statuses = method.statuses;
     statuses.set(ctx.status, (statuses.get(ctx.status) ?? 0) + 1);
     method.duration.observe((end - ctx.start) / 1000);
@@ -109,13 +87,7 @@ export class GatewayMetricsRecorder implements GatewayMetrics {
     }
     const target = ctx.target;
     if (target !== undefined && ctx.upstreamEnd > 0) {
-      let series = this.lastTargetSeries;
-      if (target !== this.lastTarget || ctx.upstreamName !== this.lastTargetUpstream) {
-        series = this.lastTargetSeries = this.target(ctx.upstreamName, target.origin);
-        this.lastTarget = target;
-        this.lastTargetUpstream = ctx.upstreamName;
-      }
-      series!.duration.observe((ctx.upstreamEnd - ctx.upstreamStart) / 1000);
+      this.target(ctx.upstreamName, target.origin).duration.observe((ctx.upstreamEnd - ctx.upstreamStart) / 1000);
     }
   }
 
