@@ -11,7 +11,7 @@ import type { RequestContext } from '../../pipeline/context.js';
 import { definePolicy, type GatewayMetrics, type HookResult, type RouteHooks } from '../../pipeline/policy.js';
 import { isTrustedLine } from '../../server/response.js';
 import { parseDuration } from '../../util/units.js';
-import { toRate, type Decision, type Rate } from './algorithm.js';
+import { toRate, type Decision, type LimitOutcome, type Rate } from './algorithm.js';
 import { policyHeader, rateLimitHeader, seconds, sfString, tightest } from './headers.js';
 import { keyValue, parseKey, type KeySpec } from './keys.js';
 import { createLogGate, type LogGate } from './log-gate.js';
@@ -120,21 +120,29 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
   const rates = compiled.map((c) => c.rate);
   const prefixes = compiled.map((c) => c.fieldPrefix);
   const policyField = policyHeader(limits.map((l) => ({ name: limitName(l), limit: l.limit, windowSeconds: parseDuration(l.window)! / 1000 })));
-  // The fields go out as trusted header lines (server/response.ts): everything but the numbers is
-  // made here, once, and checked here; limit names are plain by the schema, so this cannot fail.
   const policyLine = headers.draft11 ? `ratelimit-policy: ${policyField}\r\n` : '';
-  const sample = [`ratelimit: ${prefixes.join('0;t=0, ')}0;t=0\r\n`, 'ratelimit-reset: 0\r\n', ...compiled.flatMap((c) => `${c.legacyPrefix}0\r\n`.split(/(?<=\r\n)/))];
-  if (policyLine !== '') sample.push(policyLine);
-  if (!sample.every(isTrustedLine)) throw new Error(`rate-limit header text of route ${route.name} is not plain`);
 
-  function apply(ctx: RequestContext, d: Decision): HookResult {
-    const out = d.outcomes;
+  /** The fields of one decision as header lines: everything but the numbers is made above, once. */
+  function headerLines(out: readonly LimitOutcome[]): string {
     let lines = policyLine;
     if (headers.draft11) lines += 'ratelimit: ' + rateLimitHeader(prefixes, out) + '\r\n';
     if (headers.legacy) {
       const i = tightest(out);
       lines += compiled[i]!.legacyPrefix + out[i]!.remaining + '\r\nratelimit-reset: ' + seconds(out[i]!.reset) + '\r\n';
     }
+    return lines;
+  }
+  // They go out as trusted header lines (server/response.ts), so they are checked here, once: the
+  // lines of a decision where each limit in turn is the tightest (limit names are plain by the
+  // schema, so this cannot fail).
+  for (let i = 0; i < compiled.length; i++) {
+    const lines = headerLines(compiled.map((_, j) => ({ over: false, remaining: i === j ? 0 : 1, reset: 0 })));
+    if (!lines.split(/(?<=\r\n)/).every((l) => l === '' || isTrustedLine(l))) throw new Error(`rate-limit header text of route ${route.name} is not plain`);
+  }
+
+  function apply(ctx: RequestContext, d: Decision): HookResult {
+    const out = d.outcomes;
+    const lines = headerLines(out);
     if (lines !== '') ctx.addResponseHeaderLines(lines);
     let retry = 0;
     let violated = '';
