@@ -1,8 +1,8 @@
 /**
  * The Redis store: EVALSHA of one script (redis-script.ts), shared by every gateway on the Redis.
  *
- * Requests that arrive in one event-loop turn go to Redis together, in one script call (at most
- * MAX_BATCH each): under load a request costs a share of a round trip, never more than one.
+ * Requests that arrive in one event-loop turn go to Redis together, in script calls of at most
+ * MAX_BATCH requests: under load a request costs a share of a round trip, never more than one.
  *
  * Failure rules — the request must be decided within `timeoutMs`, whatever Redis does:
  * - no offline queue: while disconnected a command fails at once instead of waiting for a reconnect;
@@ -62,8 +62,13 @@ function rateArgs(rates: readonly Rate[]): readonly string[] {
   return a;
 }
 
-/** Most requests one script call decides: bounds how long Redis runs one script. */
-const MAX_BATCH = 256;
+/**
+ * Most requests one script call decides. A batch that reaches it is sent at once, not at the end of
+ * the turn: Redis decides it while the gateway reads the rest of the turn's requests. Sent only at
+ * the end of the turn, every batch left the gateway's CPU waiting for Redis (5–9% idle under load
+ * with one gateway at 64 connections, against 0–1% with batches of 32).
+ */
+const MAX_BATCH = 32;
 
 export function createRedisStore(opts: RedisStoreOptions): RedisStore {
   const client = new Redis(opts.url, {
@@ -120,15 +125,18 @@ export function createRedisStore(opts: RedisStoreOptions): RedisStore {
     }
   };
 
-  /** Requests of this event-loop turn, sent together once it ends. */
+  /** Requests of this event-loop turn not sent yet: sent when MAX_BATCH are waiting, or once the turn ends. */
   let batch: Pending[] = [];
   let flushScheduled = false;
 
+  const sendBatch = (): void => {
+    const group = batch;
+    batch = [];
+    send(group);
+  };
   const flush = (): void => {
     flushScheduled = false;
-    const all = batch;
-    batch = [];
-    for (let from = 0; from < all.length; from += MAX_BATCH) send(all.slice(from, from + MAX_BATCH));
+    if (batch.length > 0) sendBatch();
   };
 
   function send(group: Pending[]): void {
@@ -205,8 +213,8 @@ export function createRedisStore(opts: RedisStoreOptions): RedisStore {
       return new Promise<Decision>((resolve, reject) => {
         const p: Pending = { deadline: performance.now() + opts.timeoutMs, done: false, keys, rates, resolve, reject };
         queue.push(p);
-        batch.push(p);
-        if (!flushScheduled) {
+        if (batch.push(p) === MAX_BATCH) sendBatch();
+        else if (!flushScheduled) {
           flushScheduled = true;
           setImmediate(flush);
         }

@@ -53,6 +53,17 @@ for (const maker of makers) {
       for (const d of results.filter((x) => !x.allowed)) assert.equal(d.outcomes[0]!.over, true);
     });
 
+    it('counts exactly when the requests of one turn take several script calls', { skip: !ok }, async () => {
+      // 100 requests in one turn are more than one Redis script call decides (MAX_BATCH): the limit
+      // of 45 falls inside the second call.
+      const rate = toRate(45, 60_000, true);
+      const results = await Promise.all(Array.from({ length: 100 }, () => hit(store, ['many'], [rate])));
+      const allowed = results.filter((d) => d.allowed);
+      assert.equal(allowed.length, 45);
+      assert.deepEqual(allowed.map((d) => d.outcomes[0]!.remaining).sort((x, y) => x - y), Array.from({ length: 45 }, (_, i) => i));
+      assert.ok(results.slice(45).every((d) => !d.allowed), 'requests are decided in arrival order');
+    });
+
     it('decides concurrent requests of different routes (limit sets) each by its own limits', { skip: !ok }, async () => {
       const a = [toRate(3, 60_000, true)];
       const b = [toRate(5, 60_000, true), toRate(1, 60_000, false)]; // the second in shadow mode
