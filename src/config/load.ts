@@ -3,7 +3,7 @@
  * parsing, so a secret can never inject YAML structure), then validate.
  */
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
+import { parseDocument, type YAMLError } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { validateConfig, type ValidationResult } from './validate.js';
 
@@ -48,11 +48,40 @@ export function substituteEnv(value: unknown, env: Env, problems: string[], path
   return value;
 }
 
+/**
+ * YAML errors as problems. After the first syntax error the parser reports every later token as
+ * unexpected (one `${VAR}` unquoted inside `{ }` gave 95 lines), so only the first is listed, with
+ * its line, a caret under the spot and a hint for the usual cause; duplicate keys are independent
+ * errors and are all listed.
+ */
+function yamlProblems(errors: readonly YAMLError[], text: string, source: string): string[] {
+  const out: string[] = [];
+  let syntax = 0;
+  for (const e of errors) {
+    const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const at = e.linePos?.[0];
+    if (e.code === 'DUPLICATE_KEY' || at === undefined) {
+      out.push(`${at !== undefined ? `${source}:${at.line}:${at.col}` : source}: ${what}`);
+      continue;
+    }
+    if (syntax++ > 0) continue;
+    const line = text.split(/\r?\n/)[at.line - 1] ?? '';
+    // The parser stops at the `{` of an unquoted `${VAR}` inside a flow collection: point at the `$`.
+    const unquotedVar = line.slice(at.col - 2, at.col) === '${';
+    const col = unquotedVar ? at.col - 1 : at.col;
+    let problem = `${source}:${at.line}:${col}: YAML syntax: ${what}\n    ${line}\n    ${' '.repeat(col - 1)}^`;
+    if (unquotedVar) problem += '\n    inside { } or [ ], ${VAR} must be quoted: "${VAR}" (a value that is all one ${VAR} still becomes a number or boolean)';
+    out.push(problem);
+  }
+  if (syntax > 1) out.push(`${source}: ${syntax - 1} further YAML syntax error${syntax > 2 ? 's' : ''} after the first, most likely caused by it`);
+  return out;
+}
+
 /** Parse YAML text into a validated, frozen Config. Throws ConfigError listing every problem. */
 export function parseConfig(text: string, env: Env = process.env, source = 'config'): ValidationResult {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => `${source}: ${e.message.split('\n')[0]}`));
+    throw new ConfigError(yamlProblems(doc.errors, text, source));
   }
   const problems: string[] = [];
   const raw = substituteEnv(doc.toJS({ maxAliasCount: 100 }) ?? {}, env, problems);

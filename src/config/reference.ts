@@ -43,6 +43,7 @@ export function renderConfigReference(): string {
     'misspelt key can never silently switch a protection off. Durations are written `250ms`, `5s`, `1m`,',
     '`1h`; sizes `512kb`, `10mb`, `1gb` (binary units). Any string value may use `${VAR}` or',
     '`${VAR:-default}`; a value that is exactly one `${VAR}` becomes a number or boolean when it reads as one.',
+    'Inside a flow collection (`{ … }`, `[ … ]`) quote it: `{ port: "${PORT}" }` (unquoted, YAML reads its `{` as a mapping).',
     'Editors autocomplete the file with the JSON Schema from `gateway schema > gateway.schema.json`',
     '(add `# yaml-language-server: $schema=./gateway.schema.json` at the top).',
     '',

@@ -124,6 +124,16 @@ routes: [{ name: r, match: { pathPrefix: "/\${PREFIX:-api}" }, upstream: u }]
     assert.deepEqual(p, ['upstreams.u.targets[0].url: environment variable BACKEND_URL is not set (write ${BACKEND_URL:-default} for a fallback)']);
   });
 
+  it('reports the first YAML syntax error with its line, a caret and a hint for an unquoted ${VAR} in { }', () => {
+    const p = problems(`server: { host: 127.0.0.1, port: \${PORT} }\n${BASE}`, { PORT: '8080' });
+    assert.equal(p.length, 2, p.join('\n'));
+    assert.match(p[0]!, /^config:1:34: YAML syntax: /);
+    assert.match(p[0]!, /\n {4}server: \{ host: 127\.0\.0\.1, port: \$\{PORT\} \}\n {37}\^\n/);
+    assert.match(p[0]!, /\$\{VAR\} must be quoted: "\$\{VAR\}"/);
+    assert.match(p[1]!, /^config: \d+ further YAML syntax errors after the first, most likely caused by it$/);
+    assert.deepEqual(problems(`server: { host: 127.0.0.1, port: "\${PORT}" }\n${BASE}`, { PORT: '8080' }), [], 'quoted, it is a port');
+  });
+
   it('reports YAML syntax errors and duplicate keys without a stack trace', () => {
     const p = problems('server: { port: 1\nroutes: [');
     assert.ok(p.length >= 1);
