@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { Gateway } from '../gateway.js';
+import { startMetricsRelay, WORKER_ENV } from '../observe/metrics/cluster.js';
 import { ConfigError } from '../errors.js';
 import { parseDuration } from '../util/units.js';
 import { loadForCli, reportProblems } from './load.js';
@@ -52,7 +53,10 @@ export async function runGateway(file: string): Promise<number> {
 function runPrimary(workers: number): number {
   let stopping = false;
   let recentDeaths = 0;
-  for (let i = 0; i < workers; i++) cluster.fork();
+  // A scrape of the shared admin port reaches one worker; it answers for all through this relay.
+  startMetricsRelay();
+  const fork = () => cluster.fork({ [WORKER_ENV]: '1' });
+  for (let i = 0; i < workers; i++) fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
@@ -64,7 +68,7 @@ function runPrimary(workers: number): number {
       process.exit(1);
     }
     setTimeout(() => (recentDeaths = Math.max(0, recentDeaths - 1)), 10_000).unref();
-    setTimeout(() => cluster.fork(), Math.min(5000, 100 * recentDeaths));
+    setTimeout(fork, Math.min(5000, 100 * recentDeaths));
   });
   const stop = (signal: NodeJS.Signals) => {
     stopping = true;

@@ -9,6 +9,7 @@ import type { ExtensionFactory, GatewayExtension } from '../gateway.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { RequestObserver } from '../pipeline/policy.js';
 import { createAccessLog, type AccessLog } from './access-log/access-log.js';
+import { inCluster, joinClusterMetrics, type ClusterMetrics } from './metrics/cluster.js';
 import { createMetricsHandler } from './metrics/handler.js';
 import { GatewayMetricsRecorder } from './metrics/metrics.js';
 import { createPropagator, type RequestTracer } from './tracing/tracer.js';
@@ -88,9 +89,12 @@ export const createObservability: ExtensionFactory = async (config, { logger }) 
     } else tracer = createPropagator(tracing);
   }
   const batched = metrics !== undefined || log !== undefined || tracer?.end !== undefined ? observer(log, metrics, tracer, logger) : undefined;
+  // Under --workers a scrape reaches one worker: it answers for all of them (metrics/cluster.ts).
+  const shared: ClusterMetrics | undefined = metrics !== undefined && inCluster() ? joinClusterMetrics(metrics.registry) : undefined;
   const ext: GatewayExtension = {
     tracer,
     async close() {
+      shared?.close();
       batched?.flush();
       await tracer?.close?.();
     },
@@ -98,7 +102,9 @@ export const createObservability: ExtensionFactory = async (config, { logger }) 
   if (batched !== undefined) ext.observers = [batched];
   if (metrics !== undefined) {
     ext.metrics = metrics;
-    ext.metricsHandler = createMetricsHandler(metrics.registry);
+    ext.metricsHandler = createMetricsHandler(shared !== undefined ? shared.aggregated : async () => metrics.registry, (err) =>
+      logger.warn({ event: 'metrics.scrape_failed', reason: err.message }, 'a /metrics scrape failed'),
+    );
     ext.bind = (gateway) => metrics.bindInFlight(gateway);
     ext.onUpstreamError = (ctx, target, kind) => metrics.upstreamError(ctx.upstreamName, target.origin, kind);
   }

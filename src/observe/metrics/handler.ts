@@ -54,21 +54,34 @@ function openMetricsView(source: Registry): Registry<OpenMetricsContentType> {
   return view;
 }
 
-export function createMetricsHandler(registry: Registry): (req: IncomingMessage, res: ServerResponse) => void {
+/**
+ * `registry` gives the registry to expose, per scrape: the gateway's own, or every worker's added up;
+ * `onError` hears of a scrape that failed (answered 500).
+ */
+export function createMetricsHandler(
+  registry: () => Promise<Registry>,
+  onError: (err: Error) => void = () => undefined,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const om = wantsOpenMetrics(req.headers.accept);
-    const from: { metrics(): Promise<string>; contentType: string } = om ? openMetricsView(registry) : registry;
-    from.metrics().then(
-      (text) => {
+    let contentType = '';
+    const text = registry().then((r) => {
+      const from: { metrics(): Promise<string>; contentType: string } = om ? openMetricsView(r) : r;
+      contentType = from.contentType;
+      return from.metrics();
+    });
+    text.then(
+      (t) => {
         // prom-client writes NaN as "Nan" (event loop lag before its first sample); both formats say NaN.
-        const body = text.includes(' Nan\n') ? text.replace(/ Nan$/gm, ' NaN') : text;
-        res.writeHead(200, { 'content-type': from.contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+        const body = t.includes(' Nan\n') ? t.replace(/ Nan$/gm, ' NaN') : t;
+        res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
         res.end(body);
       },
       (err: unknown) => {
-        const text = `metrics collection failed: ${(err as Error).message}\n`;
-        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-        res.end(text);
+        onError(err as Error);
+        const body = `metrics collection failed: ${(err as Error).message}\n`;
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
       },
     );
   };
