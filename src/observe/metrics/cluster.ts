@@ -36,6 +36,18 @@ interface Message {
   error?: string;
 }
 
+/**
+ * Sends go with a callback: without one, a send on a channel that just closed (a worker exiting)
+ * is an 'error' event, and unhandled that would end the process. Such a message is simply lost.
+ */
+const ignore = (): void => undefined;
+function toWorker(w: Worker, m: Message): void {
+  w.send(m, ignore);
+}
+function toPrimary(m: Message): void {
+  if (process.connected) process.send?.(m, undefined, undefined, ignore);
+}
+
 function isMessage(m: unknown): m is Message {
   return typeof m === 'object' && m !== null && typeof (m as Message).type === 'string' && (m as Message).type.startsWith('gateway:metrics:');
 }
@@ -55,11 +67,11 @@ export function startMetricsRelay(): () => void {
     const done = (error?: string) => {
       clearTimeout(timer);
       pending.delete(relayId);
-      if (from.isConnected()) from.send(error === undefined ? { type: RESULT, id, metrics: got } : { type: RESULT, id, error });
+      if (from.isConnected()) toWorker(from, error === undefined ? { type: RESULT, id, metrics: got } : { type: RESULT, id, error });
     };
     pending.set(relayId, { waiting, got, done });
     if (waiting.size === 0) return done();
-    for (const w of waiting) w.send({ type: REQUEST, id: relayId });
+    for (const w of waiting) toWorker(w, { type: REQUEST, id: relayId });
   }
 
   const onMessage = (worker: Worker, msg: unknown): void => {
@@ -117,8 +129,8 @@ export function joinClusterMetrics(registry: Registry): ClusterMetrics {
     if (!isMessage(msg)) return;
     if (msg.type === REQUEST) {
       samples(registry).then(
-        (metrics) => process.send?.({ type: REPLY, id: msg.id, metrics }),
-        (err: unknown) => process.send?.({ type: REPLY, id: msg.id, error: (err as Error).message }),
+        (metrics) => toPrimary({ type: REPLY, id: msg.id, metrics }),
+        (err: unknown) => toPrimary({ type: REPLY, id: msg.id, error: (err as Error).message }),
       );
     } else if (msg.type === RESULT) {
       const w = waiting.get(msg.id);
@@ -129,7 +141,7 @@ export function joinClusterMetrics(registry: Registry): ClusterMetrics {
     }
   };
   process.on('message', onMessage);
-  process.send?.({ type: READY, id: 0 });
+  toPrimary({ type: READY, id: 0 });
   return {
     aggregated() {
       return new Promise<Registry>((resolve, reject) => {
@@ -143,13 +155,13 @@ export function joinClusterMetrics(registry: Registry): ClusterMetrics {
           resolve: (r) => (clearTimeout(timer), resolve(r)),
           reject: (e) => (clearTimeout(timer), reject(e)),
         });
-        process.send?.({ type: COLLECT, id });
+        toPrimary({ type: COLLECT, id });
       });
     },
     close() {
       process.off('message', onMessage);
       // A draining worker stops answering: the primary stops waiting for it.
-      if (process.connected) process.send?.({ type: GONE, id: 0 });
+      toPrimary({ type: GONE, id: 0 });
       for (const w of waiting.values()) w.reject(new Error('metrics closed'));
       waiting.clear();
     },
