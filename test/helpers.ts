@@ -1,8 +1,14 @@
 /**
- * Test helpers: a gateway from a YAML string on port 0, the demo backend on port 0, captured log
+ * Test helpers: a gateway from a YAML string on port 0 (in this process, or `gateway start` in a
+ * process of its own), the demo backend on port 0, captured log
  * lines, raw socket requests and Redis discovery. Everything talks over real sockets.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.js';
@@ -184,4 +190,32 @@ export function configProblems(yaml: string, env: Record<string, string> = {}): 
     throw err;
   }
   return [];
+}
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  /** Every line of its standard output so far, parsed. */
+  lines: Array<Record<string, unknown>>;
+  /** The ports of the first `count` gateway.started lines (one per worker); rejects if it exits first. */
+  started(count?: number): Promise<Array<{ port: number; adminPort: number }>>;
+}
+
+/** `gateway start [args]` in a process of its own, with `yaml` written to a temporary config file. */
+export function spawnGateway(yaml: string, args: string[] = []): GatewayProcess {
+  const cfg = join(mkdtempSync(join(tmpdir(), 'gw-proc-')), 'gateway.yaml');
+  writeFileSync(cfg, yaml);
+  const child = spawn(process.execPath, [CLI, 'start', '--config', cfg, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: Array<Record<string, unknown>> = [];
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`))));
+  exited.catch(() => undefined);
+  createInterface({ input: child.stdout! }).on('line', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+  const startedLines = () => lines.filter((l) => l['event'] === 'gateway.started') as unknown as Array<{ port: number; adminPort: number }>;
+  return {
+    child,
+    lines,
+    started: (count = 1) =>
+      Promise.race([waitFor(() => startedLines().length >= count, 10_000, 'gateway.started').then(() => startedLines().slice(0, count)), exited]),
+  };
 }

@@ -1,15 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { startDemoBackend, type DemoBackend } from './helpers.js';
+import { spawnGateway, startDemoBackend, type DemoBackend } from './helpers.js';
 
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
 const GiB = 1024 ** 3;
 
 function rssMiB(pid: number): number {
@@ -27,20 +23,11 @@ describe('streaming 1 GiB both ways', { skip: process.platform !== 'linux' ? 're
   let port = 0;
   before(async () => {
     backend = await startDemoBackend();
-    const dir = mkdtempSync(join(tmpdir(), 'gw-stream-'));
-    const cfg = join(dir, 'gw.yaml');
-    writeFileSync(
-      cfg,
+    const gw = spawnGateway(
       `server: { port: 0, maxBodySize: 2gb }\nadmin: { enabled: false }\nlogging: { level: info }\nupstreams: { b: { targets: [{ url: ${backend.url} }] } }\nroutes: [{ name: r, match: { pathPrefix: / }, upstream: b }]\n`,
     );
-    child = spawn(process.execPath, [CLI, 'start', '--config', cfg], { stdio: ['ignore', 'pipe', 'inherit'] });
-    port = await new Promise<number>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        const rec = JSON.parse(line) as { event?: string; port?: number };
-        if (rec.event === 'gateway.started') resolve(rec.port!);
-      });
-      child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
-    });
+    child = gw.child;
+    port = (await gw.started())[0]!.port;
   });
   after(async () => {
     child.kill('SIGTERM');

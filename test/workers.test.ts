@@ -3,17 +3,11 @@
  * whichever worker takes it, counts the requests of both.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { parseExposition, sampleValue } from './exposition.js';
-import { startDemoBackend, waitFor, type DemoBackend } from './helpers.js';
-
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
+import { spawnGateway, startDemoBackend, waitFor, type DemoBackend } from './helpers.js';
 
 /** One request on a connection of its own, so that the cluster hands it to the next worker. */
 function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: string }> {
@@ -31,23 +25,20 @@ function get(port: number, path: string, headers: Record<string, string> = {}): 
 describe('--workers', () => {
   let backend: DemoBackend;
   let child: ChildProcess;
-  const lines: Array<Record<string, unknown>> = [];
+  let lines: Array<Record<string, unknown>> = [];
   let port = 0;
   let adminPort = 0;
 
   before(async () => {
     backend = await startDemoBackend();
-    const dir = mkdtempSync(join(tmpdir(), 'gw-workers-'));
-    const cfg = join(dir, 'gateway.yaml');
-    writeFileSync(
-      cfg,
+    const gw = spawnGateway(
       `server: { port: 0 }\nadmin: { port: 0 }\nlogging: { accessLog: true }\n` +
         `upstreams: { b: { targets: [{ url: ${backend.url} }] } }\nroutes: [{ name: api, match: { pathPrefix: /api }, upstream: b }]\n`,
+      ['--workers', '2'],
     );
-    child = spawn(process.execPath, [CLI, 'start', '--config', cfg, '--workers', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    createInterface({ input: child.stdout! }).on('line', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
-    await waitFor(() => lines.filter((l) => l['event'] === 'gateway.started').length === 2, 10_000, 'both workers started');
-    const started = lines.filter((l) => l['event'] === 'gateway.started') as Array<{ port: number; adminPort: number }>;
+    child = gw.child;
+    lines = gw.lines;
+    const started = await gw.started(2);
     assert.equal(started[0]!.port, started[1]!.port, 'one port for both workers');
     port = started[0]!.port;
     adminPort = started[0]!.adminPort;

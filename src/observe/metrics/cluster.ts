@@ -27,7 +27,7 @@ const REPLY = 'gateway:metrics:reply';
 const GONE = 'gateway:metrics:gone';
 
 /** How long the primary waits for every worker's samples. */
-export const WORKER_TIMEOUT_MS = 2000;
+const WORKER_TIMEOUT_MS = 2000;
 
 interface Message {
   type: string;
@@ -52,8 +52,8 @@ function isMessage(m: unknown): m is Message {
   return typeof m === 'object' && m !== null && typeof (m as Message).type === 'string' && (m as Message).type.startsWith('gateway:metrics:');
 }
 
-/** In the primary: relay scrapes between the workers. Returns a function that stops relaying. */
-export function startMetricsRelay(): () => void {
+/** In the primary (for its lifetime): relay scrapes between the workers. */
+export function startMetricsRelay(): void {
   const serving = new Set<Worker>();
   let next = 0;
   /** relay id → the collection waiting for replies. */
@@ -94,10 +94,6 @@ export function startMetricsRelay(): () => void {
   };
   cluster.on('message', onMessage);
   cluster.on('exit', onExit);
-  return () => {
-    cluster.off('message', onMessage);
-    cluster.off('exit', onExit);
-  };
 }
 
 /** Set in the environment of the workers `gateway start --workers N` forks (whose primary relays). */

@@ -64,17 +64,15 @@ export function createMetricsHandler(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const om = wantsOpenMetrics(req.headers.accept);
-    let contentType = '';
-    const text = registry().then((r) => {
+    const exposition = registry().then(async (r) => {
       const from: { metrics(): Promise<string>; contentType: string } = om ? openMetricsView(r) : r;
-      contentType = from.contentType;
-      return from.metrics();
+      return { type: from.contentType, text: await from.metrics() };
     });
-    text.then(
-      (t) => {
+    exposition.then(
+      ({ type, text }) => {
         // prom-client writes NaN as "Nan" (event loop lag before its first sample); both formats say NaN.
-        const body = t.includes(' Nan\n') ? t.replace(/ Nan$/gm, ' NaN') : t;
-        res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+        const body = text.includes(' Nan\n') ? text.replace(/ Nan$/gm, ' NaN') : text;
+        res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
         res.end(body);
       },
       (err: unknown) => {
