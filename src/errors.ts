@@ -22,6 +22,7 @@ export const ERRORS = {
   GW_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Gateway Timeout', message: 'The upstream did not answer in time.' },
   GW_ERR_NO_HEALTHY_TARGET: { status: 503, title: 'Service Unavailable', message: 'No upstream target is available.' },
   GW_ERR_SHUTTING_DOWN: { status: 503, title: 'Service Unavailable', message: 'The gateway is shutting down.' },
+  GW_ERR_POLICY_FAILED: { status: 500, title: 'Internal Server Error', message: 'A policy failed to handle the request.' },
   GW_ERR_INTERNAL: { status: 500, title: 'Internal Server Error', message: 'The gateway failed to handle the request.' },
 } as const satisfies Record<string, { status: number; title: string; message: string }>;
 

@@ -10,12 +10,16 @@ import { createLogger, type LoggerOptions } from './logger.js';
 import { createAdminServer } from './admin/admin.js';
 import type { RequestContext } from './pipeline/context.js';
 import { createObservability } from './observe/index.js';
+import type { ExtensionFactory, GatewayExtension } from './extension.js';
 import type { RequestTracer } from './observe/tracing/tracer.js';
-import { NO_METRICS, type GatewayMetrics, type GatewayServices, type RequestObserver } from './pipeline/policy.js';
+import { NO_METRICS, type AnyPolicy, type GatewayServices } from './pipeline/policy.js';
+import { BUILTIN_POLICIES } from './policies/index.js';
+import { Registry } from 'prom-client';
 import type { UpstreamErrorKind } from './proxy/errors.js';
 import { compileSnapshot, disposeSnapshot, type Snapshot } from './router/compile.js';
 import { createHandler, type HandlerHost } from './server/handle.js';
 import { createProxyServer, listen, type ProxyServer } from './server/listener.js';
+import { adoptResponse } from './server/response.js';
 import type { Target } from './upstream/upstream.js';
 import { PoolSet } from './upstream/upstream.js';
 import { recordFailure, stopHealth } from './upstream/health.js';
@@ -27,27 +31,13 @@ export interface GatewayOptions extends LoggerOptions {
   /** A logger to use instead of one made from config.logging. */
   logger?: Logger;
   env?: Readonly<Record<string, string | undefined>>;
+  /** The policy registry: the built-ins unless given (library mode adds plugins to them). */
+  policies?: readonly AnyPolicy[];
+  /** The config file's directory, for policies that resolve relative paths. */
+  configDir?: string;
 }
 
-/** Extension points for gateway-wide features (metrics, access log): built per gateway. */
-export interface GatewayExtension {
-  observers?: readonly RequestObserver[];
-  /** Instruments policies report to (the metrics module provides them). */
-  metrics?: GatewayMetrics;
-  metricsHandler?: (req: IncomingMessage, res: ServerResponse) => void;
-  onUpstreamError?(ctx: RequestContext, target: Target, kind: UpstreamErrorKind, err: Error): void;
-  /** Trace context: sets ctx.traceId and the upstream traceparent before anything can refuse a request. */
-  tracer?: RequestTracer;
-  /** Told the gateway once it exists (the in-flight gauge reads it). */
-  bind?(gateway: { readonly requestsInFlight: number }): void;
-  close?(): void | Promise<void>;
-}
-
-/** Builds the gateway-wide extensions (issue-owned modules plug in here). */
-export type ExtensionFactory = (
-  config: Config,
-  base: Pick<GatewayServices, 'logger' | 'env'>,
-) => GatewayExtension | Promise<GatewayExtension>;
+export type { ExtensionFactory, GatewayExtension } from './extension.js';
 
 export const EXTENSIONS: readonly ExtensionFactory[] = [createObservability];
 
@@ -86,10 +76,17 @@ export class Gateway implements HandlerHost {
     const env = opts.env ?? process.env;
     const extensions: GatewayExtension[] = [];
     for (const make of EXTENSIONS) extensions.push(await make(opts.config, { logger, env }));
-    const services: GatewayServices = { logger, metrics: extensions.find((e) => e.metrics)?.metrics ?? NO_METRICS, env };
+    const services: GatewayServices = {
+      logger,
+      metrics: extensions.find((e) => e.metrics)?.metrics ?? NO_METRICS,
+      registry: extensions.find((e) => e.registry)?.registry ?? new Registry(),
+      env,
+      configDir: opts.configDir ?? '',
+    };
     const pools = new PoolSet();
     const observers = extensions.flatMap((e) => e.observers ?? []);
-    const snapshot = await compileSnapshot(opts.config, opts.warnings ?? [], { services, pools, observers });
+    const policies = opts.policies ?? BUILTIN_POLICIES;
+    const snapshot = await compileSnapshot(opts.config, opts.warnings ?? [], { services, pools, observers, policies });
     return new Gateway(snapshot, logger, services, pools, extensions);
   }
 
@@ -115,11 +112,27 @@ export class Gateway implements HandlerHost {
     for (const e of this.extensions) e.onUpstreamError?.(ctx, target, kind, err);
   }
 
+  private handle: ReturnType<typeof createHandler> | undefined;
+
+  /** The request entry, made once per gateway. */
+  private get entry(): ReturnType<typeof createHandler> {
+    return (this.handle ??= createHandler(this));
+  }
+
+  /**
+   * A `(req, res)` function to mount in another server (node:http, Express, Fastify): the gateway's
+   * routes, policies and proxy without its own listener. Requests are counted for close() like any.
+   */
+  get handler(): (req: IncomingMessage, res: ServerResponse) => void {
+    const entry = this.entry;
+    return (this.mounted ??= (req, res) => entry(req, adoptResponse(res)));
+  }
+  private mounted: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+
   /** Open the proxy and admin listeners. Resolves with the ports actually bound. */
   async start(): Promise<{ port: number; adminPort: number }> {
     const cfg = this.snapshot.config;
-    const handle = createHandler(this);
-    this.server = createProxyServer(cfg.server, handle, this.logger);
+    this.server = createProxyServer(cfg.server, this.entry, this.logger);
     this.port = await listen(this.server, cfg.server.port, cfg.server.host);
     if (cfg.admin.enabled) {
       this.admin = createAdminServer(this);

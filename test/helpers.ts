@@ -3,6 +3,7 @@
  * process of its own), the demo backend on port 0, captured log
  * lines, raw socket requests and Redis discovery. Everything talks over real sockets.
  */
+import type { AnyPolicy } from '../src/pipeline/contract.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -32,8 +33,12 @@ export interface TestGateway {
  * Start a gateway from YAML. `${VAR}` substitutions read `env` over process.env. The proxy and admin
  * ports are always ephemeral (0), whatever the YAML says.
  */
-export async function startGateway(yaml: string, env: Record<string, string | undefined> = {}): Promise<TestGateway> {
-  const { config, warnings } = parseConfig(yaml, { ...process.env, ...env });
+export async function startGateway(
+  yaml: string,
+  env: Record<string, string | undefined> = {},
+  opts: { policies?: readonly AnyPolicy[] } = {},
+): Promise<TestGateway> {
+  const { config, warnings, policies } = parseConfig(yaml, { ...process.env, ...env }, 'config', opts.policies);
   const patched = structuredClone(config) as typeof config & { server: { port: number }; admin: { port: number } };
   patched.server.port = 0;
   patched.admin.port = 0;
@@ -47,7 +52,7 @@ export async function startGateway(yaml: string, env: Record<string, string | un
     },
   });
   const logger = pino({ level: config.logging.level === 'info' ? 'debug' : config.logging.level, base: null }, sink);
-  const gateway = await Gateway.create({ config: patched, warnings, logger, env: { ...process.env, ...env } });
+  const gateway = await Gateway.create({ config: patched, warnings, logger, env: { ...process.env, ...env }, policies });
   const { port, adminPort } = await gateway.start();
   return {
     gateway,

@@ -1,8 +1,9 @@
 /** The admin listener (its own port, loopback by default): /health, /ready, /routes, /metrics. */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { ERRORS, type ErrorCode } from '../errors.js';
 import type { Snapshot } from '../router/compile.js';
 import { describeRoutes } from '../router/compile.js';
-import { PROBLEM_TYPE_BASE } from '../server/respond.js';
+import { problemJson } from '../server/respond.js';
 
 export interface AdminHost {
   readonly snapshot: Snapshot;
@@ -11,10 +12,18 @@ export interface AdminHost {
   readonly metricsHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 }
 
-function json(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
-  const text = JSON.stringify(body, null, 2);
+function send(res: ServerResponse, status: number, text: string, type: string): void {
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  send(res, status, JSON.stringify(body, null, 2), 'application/json');
+}
+
+function problem(res: ServerResponse, code: ErrorCode, detail?: string): void {
+  const text = problemJson(code, detail, undefined);
+  send(res, ERRORS[code].status, text, 'application/problem+json');
 }
 
 export function createAdminServer(host: AdminHost): http.Server {
@@ -22,7 +31,7 @@ export function createAdminServer(host: AdminHost): http.Server {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
-      return json(res, 405, { type: PROBLEM_TYPE_BASE + 'GW_ERR_METHOD_NOT_ALLOWED', title: 'Method Not Allowed', status: 405, code: 'GW_ERR_METHOD_NOT_ALLOWED' }, 'application/problem+json');
+      return problem(res, 'GW_ERR_METHOD_NOT_ALLOWED', 'The admin endpoints accept GET and HEAD.');
     }
     switch (path) {
       case '/health':
@@ -34,11 +43,6 @@ export function createAdminServer(host: AdminHost): http.Server {
       case '/metrics':
         if (host.metricsHandler) return host.metricsHandler(req, res);
     }
-    return json(
-      res,
-      404,
-      { type: PROBLEM_TYPE_BASE + 'GW_ERR_ROUTE_NOT_FOUND', title: 'Not Found', status: 404, detail: 'Admin endpoints: /health, /ready, /routes, /metrics.', code: 'GW_ERR_ROUTE_NOT_FOUND' },
-      'application/problem+json',
-    );
+    return problem(res, 'GW_ERR_ROUTE_NOT_FOUND', 'Admin endpoints: /health, /ready, /routes, /metrics.');
   });
 }

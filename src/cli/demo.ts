@@ -24,7 +24,7 @@ export const demoCommand: Command = {
       console.error(`gateway demo: cannot start the demo backend on 127.0.0.1:9000 (${(err as NodeJS.ErrnoException).code}); is something else using the port?`);
       return 1;
     }
-    const gateway = await Gateway.create({ config: loaded.config, warnings: loaded.warnings });
+    const gateway = await Gateway.create({ config: loaded.config, warnings: loaded.warnings, policies: loaded.policies });
     try {
       await gateway.start();
     } catch (err) {

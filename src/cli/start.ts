@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import { dirname, resolve } from 'node:path';
 import { Gateway } from '../gateway.js';
 import { startMetricsRelay, WORKER_ENV } from '../observe/metrics/cluster.js';
 import { ConfigError } from '../errors.js';
@@ -12,7 +13,7 @@ export async function runGateway(file: string): Promise<number> {
   if (!loaded) return 1;
   let gateway: Gateway;
   try {
-    gateway = await Gateway.create({ config: loaded.config, warnings: loaded.warnings });
+    gateway = await Gateway.create({ config: loaded.config, warnings: loaded.warnings, policies: loaded.policies, configDir: dirname(resolve(file)) });
   } catch (err) {
     // Problems only found while compiling (an unreadable key file …): same report as validation.
     if (!(err instanceof ConfigError)) throw err;

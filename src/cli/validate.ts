@@ -1,6 +1,8 @@
 import { compileSnapshot, describeRoutes, disposeSnapshot } from '../router/compile.js';
 import { PoolSet } from '../upstream/upstream.js';
 import pino from 'pino';
+import { Registry } from 'prom-client';
+import { dirname, resolve } from 'node:path';
 import { loadForCli, reportProblems } from './load.js';
 import { ConfigError } from '../errors.js';
 import { NO_METRICS } from '../pipeline/policy.js';
@@ -19,8 +21,9 @@ export const validateCommand: Command = {
     let snapshot;
     try {
       snapshot = await compileSnapshot(loaded.config, loaded.warnings, {
-        services: { logger: pino({ level: 'silent' }), metrics: NO_METRICS, env: process.env },
+        services: { logger: pino({ level: 'silent' }), metrics: NO_METRICS, registry: new Registry(), env: process.env, configDir: dirname(resolve(file)) },
         pools,
+        policies: loaded.policies,
       });
     } catch (err) {
       await pools.closeAll();

@@ -5,6 +5,10 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument, type YAMLError } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { dirname, resolve } from 'node:path';
+import { BUILTIN_POLICIES } from '../policies/index.js';
+import type { AnyPolicy } from '../pipeline/contract.js';
+import { loadPlugins } from './plugins.js';
 import { validateConfig, type ValidationResult } from './validate.js';
 
 const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\$\{/g;
@@ -77,8 +81,8 @@ function yamlProblems(errors: readonly YAMLError[], text: string, source: string
   return out;
 }
 
-/** Parse YAML text into a validated, frozen Config. Throws ConfigError listing every problem. */
-export function parseConfig(text: string, env: Env = process.env, source = 'config'): ValidationResult {
+/** Parse YAML text and substitute `${VAR}`: the raw document, not yet validated. Throws ConfigError. */
+export function parseConfigText(text: string, env: Env = process.env, source = 'config'): Record<string, unknown> {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(yamlProblems(doc.errors, text, source));
@@ -89,10 +93,27 @@ export function parseConfig(text: string, env: Env = process.env, source = 'conf
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError([`${source}: the top level must be a mapping (server:, upstreams:, routes: …)`]);
   }
-  return validateConfig(raw);
+  return raw as Record<string, unknown>;
 }
 
-export async function loadConfigFile(file: string, env: Env = process.env): Promise<ValidationResult> {
+/** Parse YAML text into a validated, frozen Config (built-in policies, or the registry given). Throws ConfigError listing every problem. */
+export function parseConfig(text: string, env: Env = process.env, source = 'config', policies: readonly AnyPolicy[] = BUILTIN_POLICIES): ValidationResult {
+  return validateConfig(parseConfigText(text, env, source), policies);
+}
+
+/**
+ * Validate a raw document, first loading the plugins it lists (relative to baseDir) into the
+ * registry. What library mode and the CLI share.
+ */
+export async function validateWithPlugins(raw: unknown, baseDir: string, base: readonly AnyPolicy[] = BUILTIN_POLICIES): Promise<ValidationResult> {
+  const specs = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>)['plugins'] : undefined;
+  if (specs !== undefined && !Array.isArray(specs)) throw new ConfigError([`plugins: expected a list of module paths, got ${JSON.stringify(specs)}`]);
+  const policies = specs !== undefined && specs.length > 0 ? await loadPlugins(specs, baseDir, base) : base;
+  return validateConfig(raw, policies);
+}
+
+/** Read, parse and validate a config file, with the plugins it lists (paths relative to the file). */
+export async function loadConfigFile(file: string, env: Env = process.env, base: readonly AnyPolicy[] = BUILTIN_POLICIES): Promise<ValidationResult> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -100,5 +121,5 @@ export async function loadConfigFile(file: string, env: Env = process.env): Prom
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError([`${file}: cannot read the config file (${code ?? String(err)})`]);
   }
-  return parseConfig(text, env, file);
+  return validateWithPlugins(parseConfigText(text, env, file), dirname(resolve(file)), base);
 }

@@ -3,7 +3,8 @@
  * and the config reference. Every field has a description; every default lives here.
  * Policy folders own their own fields (src/policies/<name>/schema.ts) and are spread in below.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
+import { policyField, policyGlobalField, type AnyPolicy } from '../pipeline/contract.js';
 import { Duration, Size, Strict } from './types.js';
 import { policyGlobalFields, policyRouteFields } from '../policies/fields.js';
 import { MetricsSchema, TracingSchema } from '../observe/schema.js';
@@ -130,10 +131,38 @@ export const ConfigSchema = Strict(
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$', hint: 'a name of letters, digits, "_", "." or "-"' }), UpstreamSchema, { description: 'Named groups of backend targets.' }),
     routes: Type.Array(RouteSchema, { description: 'The route table. Most specific match wins (see README).' }),
     defaults: DefaultsSchema,
+    plugins: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description:
+        'Policy modules to load (ESM files, paths relative to this file, or package names); each default-exports a definePolicy() result or a list of them. See docs/policies.md.',
+    }),
     ...policyGlobalFields,
   },
   { title: 'API gateway configuration' },
 );
+
+/** The config schema with the fields of plugin policies added (route and `defaults` fields, top-level fields). */
+export function extendConfigSchema(plugins: readonly AnyPolicy[]): TObject {
+  const route: Record<string, TSchema> = {};
+  const top: Record<string, TSchema> = {};
+  for (const p of plugins) {
+    if (p.phase === 'pre-route') {
+      if (p.config !== undefined) top[policyField(p)] = Type.Optional(p.config);
+    } else {
+      if (p.config !== undefined) route[policyField(p)] = Type.Optional(p.config);
+      if (p.global !== undefined) top[policyGlobalField(p)] = Type.Optional(p.global);
+    }
+  }
+  const Route = Strict({ ...RouteSchema.properties, ...route });
+  const Defaults = Strict({ ...DefaultsSchema.properties, ...route }, { default: {}, description: DefaultsSchema.description });
+  return Strict(
+    { ...ConfigSchema.properties, ...top, routes: Type.Array(Route, { description: ConfigSchema.properties.routes.description }), defaults: Defaults },
+    { title: ConfigSchema.title },
+  );
+}
+
+/** Config fields that belong to the gateway itself: a plugin may not claim them. */
+export const RESERVED_FIELDS: ReadonlySet<string> = new Set([...Object.keys(ConfigSchema.properties), ...Object.keys(RouteSchema.properties)]);
 
 export type Config = Static<typeof ConfigSchema>;
 export type RouteConfig = Static<typeof RouteSchema>;

@@ -2,13 +2,17 @@
  * Validation with field-path errors: one line per problem, naming the field and what was expected,
  * never a stack trace. Defaults are applied to a copy; the caller's object is never touched.
  */
-import { Kind, type TSchema } from '@sinclair/typebox';
+import { Kind, type TObject, type TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
-import { ConfigSchema, UpstreamSchema, type Config } from './schema.js';
+import { ConfigSchema, extendConfigSchema, UpstreamSchema, type Config } from './schema.js';
 import { FORMAT_HINTS } from './types.js';
 import { suggest } from '../util/suggest.js';
 import { ConfigError } from '../errors.js';
-import { POLICIES } from '../policies/index.js';
+import { BUILTIN_POLICIES } from '../policies/index.js';
+import type { AnyPolicy, Problems } from '../pipeline/contract.js';
+import { policyView } from './policy-view.js';
+
+export type { Problems } from '../pipeline/contract.js';
 import { compilePathPattern } from '../router/pattern.js';
 
 /** `/routes/2/upstream` → `routes[2].upstream` */
@@ -75,13 +79,6 @@ function message(e: ValueError, root: unknown): string {
   }
 }
 
-export interface Problems {
-  add(path: string, msg: string): void;
-  readonly list: string[];
-  readonly warnings: string[];
-  warn(path: string, msg: string): void;
-}
-
 function problems(): Problems {
   const list: string[] = [];
   const warnings: string[] = [];
@@ -137,10 +134,26 @@ function checkSemantics(config: Config, p: Problems): void {
 export interface ValidationResult {
   config: Config;
   warnings: string[];
+  /** The policy registry the config was validated with (built-ins and plugins): compile with the same. */
+  policies: readonly AnyPolicy[];
 }
 
-/** Validate a parsed document. Throws ConfigError with every problem found; returns a frozen Config. */
-export function validateConfig(input: unknown): ValidationResult {
+/** The schema for a policy registry: the built-in one, or it plus the fields plugins own (cached per registry). */
+const schemas = new WeakMap<readonly AnyPolicy[], TObject>();
+export function configSchemaFor(policies: readonly AnyPolicy[]): TObject {
+  const plugins = policies.filter((p) => !BUILTIN_POLICIES.includes(p));
+  if (plugins.length === 0) return ConfigSchema;
+  let schema = schemas.get(policies);
+  if (schema === undefined) schemas.set(policies, (schema = extendConfigSchema(plugins)));
+  return schema;
+}
+
+/**
+ * Validate a parsed document against the schema of the given policy registry (the built-ins unless
+ * plugins are added). Throws ConfigError with every problem found; returns a frozen Config.
+ */
+export function validateConfig(input: unknown, policies: readonly AnyPolicy[] = BUILTIN_POLICIES): ValidationResult {
+  const ConfigSchema = configSchemaFor(policies);
   const copy = Value.Default(ConfigSchema, structuredClone(input ?? {})) as Record<string, unknown>;
   // TypeBox does not descend into Record values when filling defaults: do the upstreams by hand.
   const ups = copy['upstreams'];
@@ -162,7 +175,7 @@ export function validateConfig(input: unknown): ValidationResult {
     // Report cross-field problems too, even when the shape is off somewhere else; a check that trips
     // over a malformed part of the tree just stops (that part was already reported).
     checkSemantics(config, semantic);
-    for (const policy of POLICIES) policy.validate?.(config, semantic);
+    for (const policy of policies) policy.validate?.(policyView(policy, config), semantic);
   } catch (err) {
     if (structural === 0) throw err;
   }
@@ -172,7 +185,7 @@ export function validateConfig(input: unknown): ValidationResult {
   }
   p.warnings.push(...semantic.warnings);
   if (p.list.length > 0) throw new ConfigError(p.list);
-  return { config: deepFreeze(config), warnings: p.warnings };
+  return { config: deepFreeze(config), warnings: p.warnings, policies };
 }
 
 function deepFreeze<T>(value: T): T {

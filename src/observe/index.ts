@@ -5,7 +5,7 @@
  * SDK is imported only when `tracing.otlp` is set.
  */
 import type { Logger } from 'pino';
-import type { ExtensionFactory, GatewayExtension } from '../gateway.js';
+import type { ExtensionFactory, GatewayExtension } from '../extension.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { RequestObserver } from '../pipeline/policy.js';
 import { createAccessLog, type AccessLog } from './access-log/access-log.js';
@@ -102,6 +102,7 @@ export const createObservability: ExtensionFactory = async (config, { logger }) 
   if (batched !== undefined) ext.observers = [batched];
   if (metrics !== undefined) {
     ext.metrics = metrics;
+    ext.registry = metrics.registry;
     ext.metricsHandler = createMetricsHandler(shared !== undefined ? shared.aggregated : async () => metrics.registry, (err) =>
       logger.warn({ event: 'metrics.scrape_failed', reason: err.message }, 'a /metrics scrape failed'),
     );

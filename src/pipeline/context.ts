@@ -5,21 +5,16 @@ import type { ErrorCode } from '../errors.js';
 import type { CompiledRoute } from '../router/compile.js';
 import type { Target } from '../upstream/upstream.js';
 import { removeHeaders } from '../util/header-list.js';
+import { NO_HOOKS, type HookLists, type PolicyContext, type Principal, type RouteInfo } from './contract.js';
 
-/** Who the request is from, once an auth policy has verified it. */
-export interface Principal {
-  /** The `sub` claim: the consumer key for rate limits and logs. */
-  readonly subject: string | undefined;
-  readonly issuer: string;
-  readonly scopes: readonly string[];
-  readonly claims: Readonly<Record<string, unknown>>;
-}
+export type { Principal } from './contract.js';
 
 /**
- * Everything one request carries through the pipeline. A class with every field set in the
- * constructor, so V8 keeps one hidden class for all requests.
+ * Everything one request carries through the pipeline: the policy contract's PolicyContext plus what
+ * the gateway's own steps keep. A class with every field set in the constructor, so V8 keeps one
+ * hidden class for all requests.
  */
-export class RequestContext {
+export class RequestContext implements PolicyContext {
   readonly req: IncomingMessage;
   readonly res: GatewayResponse;
   /** performance.now() when the request arrived. */
@@ -47,6 +42,8 @@ export class RequestContext {
   userAgent = '';
   /** Request host, lower-case, without port. */
   host = '';
+  /** The Host header as the client sent it ('' when none), for routes with preserveHost. */
+  hostHeader = '';
   route: CompiledRoute | undefined = undefined;
   params: readonly string[] = [];
   principal: Principal | undefined = undefined;
@@ -85,6 +82,15 @@ export class RequestContext {
   proxy: { abort(): void } | undefined = undefined;
   /** Per-policy scratch space, keyed by policy name. */
   state: Record<string, unknown> | undefined = undefined;
+  /** The policy whose local reply answered the request ('' when none did). */
+  repliedBy = '';
+  /** A path a policy set for the upstream (instead of the route's rewrite of ctx.path); '' for none. */
+  upstreamPath = '';
+  /**
+   * The hooks in force: the snapshot's pre-route hooks until a route matched, then the route's
+   * (which include the pre-route ones). Respond, forward and the done step read them here.
+   */
+  hooks: HookLists = NO_HOOKS;
   private logger: Logger | undefined = undefined;
   private readonly baseLogger: Logger;
 
@@ -95,6 +101,42 @@ export class RequestContext {
     this.startedAt = Date.now();
     this.method = req.method ?? 'GET';
     this.baseLogger = baseLogger;
+  }
+
+  get routeInfo(): RouteInfo | undefined {
+    return this.route;
+  }
+
+  header(name: string): string | undefined {
+    const list = this.upstreamHeaders;
+    if (list === undefined) {
+      const v = this.req.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    }
+    for (let i = 0; i < list.length; i += 2) if (list[i] === name) return list[i + 1];
+    return undefined;
+  }
+
+  param(name: string): string | undefined {
+    const at = this.route?.paramNames.indexOf(name) ?? -1;
+    return at >= 0 ? this.params[at] : undefined;
+  }
+
+  setRequestHeader(name: string, value: string): void {
+    this.removeUpstreamHeader(name);
+    this.addUpstreamHeader(name, value);
+  }
+
+  setPath(path: string): void {
+    if (path.charCodeAt(0) !== 47) throw new TypeError(`setPath: a path starts with "/", got ${JSON.stringify(path)}`);
+    if (/[\x00-\x20\x7f#?]/.test(path)) throw new TypeError('setPath: the path has a character that needs percent-encoding');
+    if (this.route === undefined) this.path = path;
+    else this.upstreamPath = path;
+  }
+
+  setQuery(query: string): void {
+    if (/[\x00-\x20\x7f#]/.test(query)) throw new TypeError('setQuery: the query has a character that needs percent-encoding');
+    this.query = query === '' || query.charCodeAt(0) === 63 ? query : '?' + query;
   }
 
   /** A pino child logger bound to this request, made on first use (most requests never need one). */

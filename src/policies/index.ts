@@ -1,13 +1,10 @@
 /**
  * The built-in policies, in no particular order: each declares its phase and order, and the
- * snapshot compiler sorts them. Adding a policy adds one line here and one in ./fields.ts.
+ * snapshot compiler sorts them. Adding a policy adds one line here and one in ./fields.ts (its
+ * config fields in the schema). Whoever composes a gateway passes this list on, with any plugins.
  */
-import type { PolicyDefinition } from '../pipeline/policy.js';
+import type { AnyPolicy } from '../pipeline/contract.js';
 import { jwtAuthPolicy } from './jwt-auth/policy.js';
 import { rateLimitPolicy } from './rate-limit/policy.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each policy has its own Shared type
-export const POLICIES: readonly PolicyDefinition<any>[] = [
-  jwtAuthPolicy,
-  rateLimitPolicy,
-];
+export const BUILTIN_POLICIES: readonly AnyPolicy[] = Object.freeze([jwtAuthPolicy, rateLimitPolicy]);

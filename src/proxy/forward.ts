@@ -76,9 +76,8 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     recordSuccess(this.target);
     const res = ctx.res;
     if (res.destroyed) return true;
-    const route = ctx.route!;
     const extra = ctx.responseHeaders;
-    if (route.responseHooks.length === 0) {
+    if (ctx.hooks.response.length === 0) {
       // Lines come from the rate-limit policy only: when there are any, its fields replace the upstream's.
       const headers = responseHeaderList(raw, ctx.responseHeaderLines !== '');
       if (extra !== undefined) for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
@@ -89,7 +88,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       const headers = responseHeaderObject(raw, ctx.responseHeaderLines !== '');
       headers['x-request-id'] = ctx.requestId;
       if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) headers[extra[i]!] = extra[i + 1]!;
-      runResponseHooks(route.responseHooks, ctx, headers);
+      runResponseHooks(ctx.hooks, ctx, { status: statusCode, local: false, headers });
       res.trustedHeaders = ctx.responseHeaderLines;
       res.writeHead(statusCode, headers);
     }
@@ -167,7 +166,7 @@ export function forward(ctx: RequestContext, route: CompiledRoute, headers: stri
     }
     if (ctx.expectContinue) ctx.res.writeContinue();
   }
-  const path = target.basePath + route.rewrite(ctx.path, ctx.params) + ctx.query;
+  const path = target.basePath + (ctx.upstreamPath === '' ? route.rewrite(ctx.path, ctx.params) : ctx.upstreamPath) + ctx.query;
   const handler = new ProxyHandler(ctx, target, events, limit);
   ctx.proxy = handler;
   target.active++;

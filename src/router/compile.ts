@@ -4,16 +4,26 @@
  * a reload compiles a new Snapshot and swaps one reference.
  */
 import type { Config, RouteConfig } from '../config/schema.js';
-import type { GatewayServices, RequestObserver, RouteHooks } from '../pipeline/policy.js';
-import { PHASES } from '../pipeline/policy.js';
-import { POLICIES } from '../policies/index.js';
+import { policyView, sortPolicies } from '../config/policy-view.js';
+import {
+  DEFAULT_POLICY_TIMEOUT_MS,
+  hookLists,
+  NO_HOOKS,
+  policyField,
+  type AnyPolicy,
+  type HookLists,
+  type PolicyHooks,
+  type PolicyServices,
+  type RequestObserver,
+  type RouteInfo,
+} from '../pipeline/contract.js';
 import { createUpstream, type PoolSet, type Upstream } from '../upstream/upstream.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { compileTrustedProxies, type TrustedProxies } from '../util/ip.js';
 import { compareSpecificity, type RouteMatcher } from './match.js';
 import { compilePathPattern, type PathPattern } from './pattern.js';
 
-export interface CompiledRoute {
+export interface CompiledRoute extends RouteInfo {
   readonly name: string;
   /** Position in the config file. */
   readonly index: number;
@@ -27,9 +37,8 @@ export interface CompiledRoute {
   readonly maxBodySize: number;
   /** Response-head timeout for this route, ms. */
   readonly responseTimeout: number;
-  readonly requestHooks: readonly RouteHooks[];
-  readonly responseHooks: readonly RouteHooks[];
-  readonly logHooks: readonly RouteHooks[];
+  /** The route's chain: the snapshot's pre-route hooks, then the route's own, by phase and order. */
+  readonly hooks: HookLists;
   /** Names of the policies on this route, in order (for /routes and validate). */
   readonly policies: readonly string[];
 }
@@ -43,6 +52,12 @@ export interface Snapshot {
   readonly strippedRequestHeaders: ReadonlySet<string>;
   /** Per-policy shared state from setup(), by policy name. */
   readonly policyState: ReadonlyMap<string, unknown>;
+  /** The policies this snapshot was compiled with, sorted by phase and order. */
+  readonly policies: readonly AnyPolicy[];
+  /** Hooks of `pre-route` policies: they run before matching, for every request. */
+  readonly preRoute: HookLists;
+  /** Names of the pre-route policies in force. */
+  readonly preRoutePolicies: readonly string[];
   readonly observers: readonly RequestObserver[];
   readonly maxBodySize: number;
   readonly warnings: readonly string[];
@@ -124,8 +139,10 @@ function tieWarnings(routes: readonly CompiledRoute[]): string[] {
 }
 
 export interface CompileOptions {
-  services: GatewayServices;
+  services: PolicyServices;
   pools: PoolSet;
+  /** The policy registry: the built-ins and any plugins, passed in by whoever composes the gateway. */
+  policies: readonly AnyPolicy[];
   previousState?: ReadonlyMap<string, unknown>;
   observers?: readonly RequestObserver[];
 }
@@ -141,29 +158,40 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
   const upstreams = new Map<string, Upstream>();
   for (const [name, cfg] of Object.entries(config.upstreams)) upstreams.set(name, createUpstream(name, cfg, opts.pools));
 
-  const policies = [...POLICIES].sort((a, b) => PHASES.indexOf(a.phase) - PHASES.indexOf(b.phase) || a.order - b.order);
+  const policies = sortPolicies(opts.policies);
   const policyState = new Map<string, unknown>();
   const stripped = new Set<string>();
   for (const policy of policies) {
-    const shared = policy.setup ? await policy.setup(config, opts.services, opts.previousState?.get(policy.name)) : undefined;
+    const shared = policy.setup ? await policy.setup(policyView(policy, config), opts.services, opts.previousState?.get(policy.name)) : undefined;
     policyState.set(policy.name, shared);
     for (const h of policy.strippedRequestHeaders?.(shared) ?? []) stripped.add(h.toLowerCase());
   }
+  const instantiate = (policy: AnyPolicy, value: unknown, route: RouteInfo | undefined, into: PolicyHooks[], timeouts: number[]): void => {
+    if (policy.config !== undefined && value === undefined) return;
+    const h = policy.create(value, { ...opts.services, route, shared: policyState.get(policy.name) });
+    if (h === undefined) return;
+    into.push(h.policy === undefined ? { ...h, policy: policy.name } : h);
+    timeouts.push(policy.timeout ?? DEFAULT_POLICY_TIMEOUT_MS);
+  };
+  const preHooks: PolicyHooks[] = [];
+  const preTimeouts: number[] = [];
+  const doc = config as unknown as Record<string, unknown>;
+  for (const policy of policies) if (policy.phase === 'pre-route') instantiate(policy, doc[policyField(policy)], undefined, preHooks, preTimeouts);
+  const preRoute = preHooks.length > 0 ? hookLists(preHooks, preTimeouts) : NO_HOOKS;
 
   const serverMax = parseSize(config.server.maxBodySize)!;
   const routes: CompiledRoute[] = config.routes.map((raw, index) => {
     const route = withDefaults(raw, config.defaults);
     const matcher = compileMatcher(route);
     const upstream = upstreams.get(route.upstream)!;
-    const hooks: RouteHooks[] = [];
-    for (const policy of policies) {
-      const h = policy.create(route, config, policyState.get(policy.name));
-      if (h) hooks.push(h);
-    }
+    const info: RouteInfo = { name: route.name, index, paramNames: matcher.pattern?.params ?? [], upstreamName: route.upstream };
+    const hooks = [...preHooks];
+    const timeouts = [...preTimeouts];
+    const fields = route as unknown as Record<string, unknown>;
+    for (const policy of policies) if (policy.phase !== 'pre-route') instantiate(policy, fields[policyField(policy)], info, hooks, timeouts);
     const max = route.maxBodySize !== undefined ? parseSize(route.maxBodySize)! : serverMax;
     return {
-      name: route.name,
-      index,
+      ...info,
       config: route,
       matcher,
       upstream,
@@ -171,10 +199,8 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
       preserveHost: route.preserveHost,
       maxBodySize: max === 0 ? Infinity : max,
       responseTimeout: route.timeouts?.response !== undefined ? parseDuration(route.timeouts.response)! : upstream.responseTimeout,
-      requestHooks: hooks.filter((h) => h.onRequest),
-      responseHooks: hooks.filter((h) => h.onResponse),
-      logHooks: hooks.filter((h) => h.onLog),
-      policies: hooks.map((h) => h.policy),
+      hooks: hooks.length > 0 ? hookLists(hooks, timeouts) : NO_HOOKS,
+      policies: hooks.map((h) => h.policy!),
     };
   });
   // Stable sort: real ties keep declaration order.
@@ -187,6 +213,9 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
     trustedProxies: compileTrustedProxies(config.server.trustedProxies),
     strippedRequestHeaders: stripped,
     policyState,
+    policies,
+    preRoute,
+    preRoutePolicies: preHooks.map((h) => h.policy!),
     observers: opts.observers ?? [],
     maxBodySize: serverMax === 0 ? Infinity : serverMax,
     warnings: [...warnings, ...tieWarnings(routes)],
@@ -213,7 +242,7 @@ export function describeRoutes(snapshot: Snapshot): unknown[] {
 
 /** Release what compileSnapshot set up for policies (timers, connections). Pools are the PoolSet's. */
 export async function disposeSnapshot(snapshot: Snapshot, next?: Snapshot): Promise<void> {
-  for (const policy of POLICIES) {
+  for (const policy of snapshot.policies) {
     const state = snapshot.policyState.get(policy.name);
     if (state !== undefined) await policy.dispose?.(state, next?.policyState.get(policy.name));
   }

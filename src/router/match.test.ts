@@ -1,3 +1,5 @@
+import { Registry } from 'prom-client';
+import { BUILTIN_POLICIES } from '../policies/index.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../config/load.js';
@@ -14,7 +16,11 @@ routes:
 ${routes}
 `);
   const pools = new PoolSet();
-  const snap = await compileSnapshot(config, warnings, { services: { logger: pino({ level: 'silent' }), metrics: NO_METRICS, env: {} }, pools });
+  const snap = await compileSnapshot(config, warnings, {
+    services: { logger: pino({ level: 'silent' }), metrics: NO_METRICS, registry: new Registry(), env: {}, configDir: '' },
+    pools,
+    policies: BUILTIN_POLICIES,
+  });
   await pools.closeAll();
   return snap;
 }

@@ -9,7 +9,8 @@ import { isIP, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
-import { runLogHooks, runRequestHooks } from '../pipeline/chain.js';
+import { runDoneHooks, runRequestHooks } from '../pipeline/chain.js';
+import type { LocalReply } from '../pipeline/contract.js';
 import { RequestContext } from '../pipeline/context.js';
 import type { CompiledRoute, Snapshot } from '../router/compile.js';
 import { matchRoute } from '../router/match.js';
@@ -18,7 +19,7 @@ import { forward, type UpstreamEvents } from '../proxy/forward.js';
 import type { RequestTracer } from '../observe/tracing/tracer.js';
 import { hostName, isWellFormedRequestId, scanRequestHeaders } from '../proxy/headers.js';
 import { canonicalIp, type TrustedProxies } from '../util/ip.js';
-import { replyError } from './respond.js';
+import { replyError, sendReply } from './respond.js';
 
 export interface HandlerHost extends UpstreamEvents {
   /** The snapshot in force; read once per request. */
@@ -70,6 +71,12 @@ function sameAuthority(a: string, b: string): boolean {
   return strip(a.toLowerCase()) === strip(b.toLowerCase());
 }
 
+/** A bug in the gateway's own request path: answer 500 (or close) and log it; never an unhandled rejection. */
+function failedInternally(ctx: RequestContext, err: unknown): void {
+  ctx.log.error({ event: 'request.error', err }, 'request handling failed');
+  replyError(ctx, err instanceof GatewayError ? err : new GatewayError('GW_ERR_INTERNAL'));
+}
+
 /** Runs once per request when the response is done or the connection closed first. */
 function onResponseClose(this: WithCtx): void {
   const { ctx, snapshot, host } = this[CTX]!;
@@ -79,8 +86,7 @@ function onResponseClose(this: WithCtx): void {
     ctx.proxy?.abort();
     if (ctx.status === 0 || !this.headersSent) ctx.status = 499; // nginx's "client closed request"
   }
-  const route = ctx.route;
-  if (route !== undefined && route.logHooks.length > 0) runLogHooks(route.logHooks, ctx);
+  if (ctx.hooks.done.length > 0) runDoneHooks(ctx.hooks, ctx);
   for (const observer of snapshot.observers) {
     try {
       observer.onDone(ctx);
@@ -92,12 +98,30 @@ function onResponseClose(this: WithCtx): void {
 }
 
 export function createHandler(host: HandlerHost): (req: IncomingMessage, res: GatewayResponse, expectContinue?: boolean) => void {
-  function proceed(ctx: RequestContext, reply: GatewayError | undefined): void {
+  /** The end of the route's chain: a local reply, or the terminal step — the proxy. */
+  function proceed(ctx: RequestContext, reply: LocalReply | GatewayError | undefined): void {
     if (reply !== undefined) {
-      replyError(ctx, reply);
+      sendReply(ctx, reply);
       return;
     }
-    forward(ctx, ctx.route!, ctx.upstreamHeaders!, host);
+    try {
+      forward(ctx, ctx.route!, ctx.upstreamHeaders!, host);
+    } catch (err) {
+      failedInternally(ctx, err);
+    }
+  }
+
+  /** After the pre-route hooks: their reply, or on to matching with the snapshot the request started on. */
+  function afterPreRoute(ctx: RequestContext, reply: LocalReply | GatewayError | undefined): void {
+    if (reply !== undefined) {
+      sendReply(ctx, reply);
+      return;
+    }
+    try {
+      routeRequest(ctx, (ctx.res as WithCtx)[CTX]!.snapshot);
+    } catch (err) {
+      failedInternally(ctx, err);
+    }
   }
 
   return function handle(req: IncomingMessage, res: GatewayResponse, expectContinue = false): void {
@@ -109,8 +133,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Ga
     try {
       handleRequest(ctx, snapshot, expectContinue);
     } catch (err) {
-      ctx.log.error({ event: 'request.error', err }, 'request handling failed');
-      replyError(ctx, err instanceof GatewayError ? err : new GatewayError('GW_ERR_INTERNAL'));
+      failedInternally(ctx, err);
     }
   };
 
@@ -144,28 +167,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Ga
     }
     ctx.host = hostName(target.authority ?? scan.host ?? '');
 
-    const found = matchRoute(snapshot.routes, ctx.method, ctx.host, ctx.path, req);
-    if (found === undefined) return replyError(ctx, new GatewayError('GW_ERR_ROUTE_NOT_FOUND', `No route for ${ctx.method} ${ctx.path}.`));
-    if (found.route === undefined) {
-      return replyError(
-        ctx,
-        new GatewayError('GW_ERR_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here; allowed: ${found.allow.join(', ')}.`, { allow: found.allow.join(', ') }),
-      );
-    }
-    const route: CompiledRoute = found.route;
-    ctx.route = route;
-    ctx.params = found.params;
-
-    if (scan.contentLength !== undefined) {
-      ctx.contentLength = Number(scan.contentLength);
-      ctx.hasBody = ctx.contentLength > 0;
-    } else ctx.hasBody = scan.chunked;
-    if (ctx.contentLength > route.maxBodySize) {
-      return replyError(ctx, new GatewayError('GW_ERR_BODY_TOO_LARGE', `The body is ${ctx.contentLength} bytes; this route accepts at most ${route.maxBodySize}.`));
-    }
-
     const headers = scan.headers;
-    if (route.preserveHost && scan.host !== undefined) headers.push('host', scan.host);
     const proto = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
     if (trusted) {
       headers.push(
@@ -181,8 +183,42 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Ga
     }
     headers.push('x-request-id', ctx.requestId);
     ctx.upstreamHeaders = headers;
+    if (scan.contentLength !== undefined) {
+      ctx.contentLength = Number(scan.contentLength);
+      ctx.hasBody = ctx.contentLength > 0;
+    } else ctx.hasBody = scan.chunked;
+    // The route decides preserveHost; it is not known yet.
+    if (scan.host !== undefined) ctx.hostHeader = scan.host;
 
-    if (route.requestHooks.length === 0) forward(ctx, route, headers, host);
-    else runRequestHooks(route.requestHooks, ctx, proceed);
+    const pre = snapshot.preRoute;
+    if (pre.request.length === 0) routeRequest(ctx, snapshot);
+    else {
+      ctx.hooks = pre;
+      runRequestHooks(pre, ctx, afterPreRoute);
+    }
+  }
+
+  /** Match the route, check what the route limits, run its chain (after the pre-route hooks), then the proxy. */
+  function routeRequest(ctx: RequestContext, snapshot: Snapshot): void {
+    const found = matchRoute(snapshot.routes, ctx.method, ctx.host, ctx.path, ctx.req);
+    if (found === undefined) return replyError(ctx, new GatewayError('GW_ERR_ROUTE_NOT_FOUND', `No route for ${ctx.method} ${ctx.path}.`));
+    if (found.route === undefined) {
+      return replyError(
+        ctx,
+        new GatewayError('GW_ERR_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here; allowed: ${found.allow.join(', ')}.`, { allow: found.allow.join(', ') }),
+      );
+    }
+    const route: CompiledRoute = found.route;
+    ctx.route = route;
+    ctx.params = found.params;
+    ctx.hooks = route.hooks;
+    if (ctx.contentLength > route.maxBodySize) {
+      return replyError(ctx, new GatewayError('GW_ERR_BODY_TOO_LARGE', `The body is ${ctx.contentLength} bytes; this route accepts at most ${route.maxBodySize}.`));
+    }
+    const headers = ctx.upstreamHeaders!;
+    if (route.preserveHost && ctx.hostHeader !== '') headers.push('host', ctx.hostHeader);
+    const from = snapshot.preRoute.request.length;
+    if (route.hooks.request.length === from) forward(ctx, route, headers, host);
+    else runRequestHooks(route.hooks, ctx, proceed, from);
   }
 }

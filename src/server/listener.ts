@@ -4,13 +4,15 @@ import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config/schema.js';
 import { parseDuration, parseSize } from '../util/units.js';
-import { PROBLEM_TYPE_BASE } from './respond.js';
+import { problemJson } from './respond.js';
+import type { ErrorCode } from '../errors.js';
 import { GatewayResponse } from './response.js';
 
 type Handle = (req: IncomingMessage, res: GatewayResponse, expectContinue?: boolean) => void;
 
-function rawProblem(status: number, reason: string, code: string, detail: string): string {
-  const body = JSON.stringify({ type: PROBLEM_TYPE_BASE + code, title: reason, status, detail, code });
+/** A whole response for a raw socket (no ServerResponse exists for an unparsable request). */
+function rawProblem(status: number, reason: string, code: ErrorCode, detail: string): string {
+  const body = problemJson(code, detail, undefined, status, reason);
   return (
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
     `Connection: close\r\n\r\n${body}`

@@ -95,3 +95,29 @@ export const fallbackWriteHead = function (
 } as typeof GatewayResponse.prototype.writeHead;
 
 if (!trustedLinesInHead) GatewayResponse.prototype.writeHead = fallbackWriteHead;
+
+/**
+ * Library mode: a ServerResponse made by someone else's server (node:http, Express, Fastify) has no
+ * head hook, so the gateway's trusted lines go through that response's own writeHead as ordinary
+ * headers (checked by Node), as on a Node where the probe failed.
+ */
+export function adoptResponse(res: ServerResponse): GatewayResponse {
+  if (res instanceof GatewayResponse) return res;
+  const r = res as GatewayResponse;
+  r.trustedHeaders = '';
+  const own = res.writeHead;
+  r.writeHead = function (this: GatewayResponse, status: number, headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]) {
+    if (this.trustedHeaders !== '') {
+      const pairs = linesToPairs(this.trustedHeaders);
+      this.trustedHeaders = '';
+      if (Array.isArray(headers)) headers = [...headers, ...pairs];
+      else {
+        const h: OutgoingHttpHeaders = { ...headers };
+        for (let i = 0; i < pairs.length; i += 2) h[pairs[i]!] = pairs[i + 1]!;
+        headers = h;
+      }
+    }
+    return own.call(this, status, headers as OutgoingHttpHeaders);
+  } as typeof r.writeHead;
+  return r;
+}

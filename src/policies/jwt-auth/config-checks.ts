@@ -3,7 +3,7 @@
  * its field path. Key files are not read here (setup imports them once and reports what fails).
  */
 import type { Config, RouteConfig } from '../../config/schema.js';
-import type { Problems } from '../../config/validate.js';
+import type { Problems } from '../../pipeline/contract.js';
 import { suggest } from '../../util/suggest.js';
 import { HS_ALGORITHMS, type IssuerConfig, type JwtConfig } from './schema.js';
 

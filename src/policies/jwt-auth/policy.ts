@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Agent } from 'undici';
-import type { Config, RouteConfig } from '../../config/schema.js';
+import type { Config } from '../../config/schema.js';
 import { ConfigError, GatewayError } from '../../errors.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { definePolicy, type GatewayServices, type HookResult, type RouteHooks } from '../../pipeline/policy.js';
@@ -14,7 +14,7 @@ import { TwoGenerationCache } from './cache.js';
 import { checkJwtConfig } from './config-checks.js';
 import { RemoteJwks, staticSource, type KeySource } from './jwks.js';
 import { importJwks, pemKey, secretKey, type KeyRecord, type VerifyRules } from './keys.js';
-import type { IssuerConfig, JwtConfig } from './schema.js';
+import { JwtSchema, RouteAuthSchema, type IssuerConfig, type JwtConfig, type RouteAuthConfig } from './schema.js';
 import { verifyToken, type AuthFailure, type IssuerRuntime, type Verified, type VerifyContext } from './verify.js';
 
 export interface JwtShared extends VerifyContext {
@@ -186,9 +186,8 @@ async function dispose(shared: JwtShared, next: JwtShared | undefined): Promise<
   if (next?.agent !== shared.agent) await shared.agent.close();
 }
 
-function createHooks(route: RouteConfig, _config: Config, shared: JwtShared | undefined): RouteHooks | undefined {
-  const auth = route.auth;
-  if (auth === undefined || auth === 'none' || shared === undefined) return undefined;
+function createHooks(auth: RouteAuthConfig, shared: JwtShared | undefined): RouteHooks | undefined {
+  if (auth === 'none' || shared === undefined) return undefined;
   const required = auth.jwt === 'required';
   const scopes = auth.scopes ?? [];
   const allowed = auth.issuers ? new Set(auth.issuers) : undefined;
@@ -223,7 +222,7 @@ function createHooks(route: RouteConfig, _config: Config, shared: JwtShared | un
 
   return {
     policy: 'jwt-auth',
-    onRequest(ctx) {
+    onRequest(ctx: RequestContext) {
       const token = bearerToken(ctx.upstreamHeaders);
       if (token === undefined) return required ? refuse(ctx, 'missing') : undefined;
       if (token === '') return refuse(ctx, 'malformed');
@@ -239,13 +238,19 @@ function createHooks(route: RouteConfig, _config: Config, shared: JwtShared | un
   };
 }
 
-export const jwtAuthPolicy = definePolicy<JwtShared | undefined>({
+export const jwtAuthPolicy = definePolicy<RouteAuthConfig, JwtShared | undefined, JwtConfig>({
   name: 'jwt-auth',
   phase: 'auth',
   order: 10,
-  validate: checkJwtConfig,
-  setup,
+  field: 'auth',
+  config: RouteAuthSchema,
+  globalField: 'jwt',
+  global: JwtSchema,
+  // Verification is CPU work or a JWKS fetch with its own timeout (jwt.jwks.timeout).
+  timeout: 0,
+  validate: (view, p) => checkJwtConfig(view.document as unknown as Config, p),
+  setup: (view, services, previous) => setup(view.document as unknown as Config, services, previous),
   strippedRequestHeaders: (shared) => shared?.stripped ?? [],
-  create: createHooks,
+  create: (auth, { shared }) => createHooks(auth, shared),
   dispose: (shared, next) => (shared ? dispose(shared, next) : undefined),
 });

@@ -6,6 +6,14 @@ import type { RequestContext } from '../../pipeline/context.js';
 import { GatewayError } from '../../errors.js';
 import { linesToPairs } from '../../server/response.js';
 import { rateLimitPolicy } from './policy.js';
+import { Registry } from 'prom-client';
+import { policyView } from '../../config/policy-view.js';
+import type { Config } from '../../config/schema.js';
+import type { GatewayMetrics, PolicyServices } from '../../pipeline/contract.js';
+
+const servicesWith = (metrics: GatewayMetrics): PolicyServices => ({ logger: pino({ level: 'silent' }), metrics, registry: new Registry(), env: {}, configDir: '' });
+const view = (config: Config) => policyView(rateLimitPolicy, config);
+const ROUTE = { name: 'r', index: 0, paramNames: [], upstreamName: 'b' };
 
 function fakeCtx(over: Partial<RequestContext> = {}): RequestContext {
   const headers: Record<string, string> = {};
@@ -39,9 +47,9 @@ routes:
 describe('rate-limit policy', () => {
   it('keys consumer limits by the principal subject', async () => {
     const { config } = parseConfig(yaml(''), {});
-    const services = { logger: pino({ level: 'silent' }), metrics: { rateLimitStoreError() {}, jwksFetchError() {} }, env: {} };
-    const shared = await rateLimitPolicy.setup!(config, services, undefined);
-    const hooks = rateLimitPolicy.create(config.routes[0]!, config, shared)!;
+    const services = servicesWith({ rateLimitStoreError() {}, jwksFetchError() {} });
+    const shared = await rateLimitPolicy.setup!(view(config), services, undefined);
+    const hooks = rateLimitPolicy.create(config.routes[0]!.rateLimit!, { ...services, route: ROUTE, shared })!;
     const alice = () => fakeCtx({ principal: { subject: 'alice', issuer: 'i', scopes: [], claims: {} } });
     assert.equal(hooks.onRequest!(alice()), undefined, 'synchronous: the memory store costs no promise');
     assert.ok(hooks.onRequest!(alice()) instanceof GatewayError);
@@ -53,9 +61,9 @@ describe('rate-limit policy', () => {
   it('counts every store failure and decides it by onStoreError', async () => {
     const { config } = parseConfig(yaml('rateLimit: { store: redis, redis: { url: "redis://127.0.0.1:1", timeout: 20ms }, onStoreError: deny }'), {});
     let errors = 0;
-    const services = { logger: pino({ level: 'silent' }), metrics: { rateLimitStoreError: () => errors++, jwksFetchError() {} }, env: {} };
-    const shared = await rateLimitPolicy.setup!({ ...config }, services, undefined);
-    const hooks = rateLimitPolicy.create(config.routes[0]!, config, shared)!;
+    const services = servicesWith({ rateLimitStoreError: () => errors++, jwksFetchError() {} });
+    const shared = await rateLimitPolicy.setup!(view(config), services, undefined);
+    const hooks = rateLimitPolicy.create(config.routes[0]!.rateLimit!, { ...services, route: ROUTE, shared })!;
     for (let i = 0; i < 3; i++) {
       const r = await hooks.onRequest!(fakeCtx());
       assert.ok(r instanceof GatewayError && r.code === 'GW_ERR_RATE_LIMIT_STORE');
@@ -66,12 +74,12 @@ describe('rate-limit policy', () => {
 
   it('a reload with the same store settings keeps the store (and its buckets)', async () => {
     const { config } = parseConfig(yaml(''), {});
-    const services = { logger: pino({ level: 'silent' }), metrics: { rateLimitStoreError() {}, jwksFetchError() {} }, env: {} };
-    const first = await rateLimitPolicy.setup!(config, services, undefined);
-    const second = await rateLimitPolicy.setup!(config, services, first);
+    const services = servicesWith({ rateLimitStoreError() {}, jwksFetchError() {} });
+    const first = await rateLimitPolicy.setup!(view(config), services, undefined);
+    const second = await rateLimitPolicy.setup!(view(config), services, first);
     assert.equal(second.store, first.store);
     await rateLimitPolicy.dispose!(first, second);
-    const hooks = rateLimitPolicy.create(config.routes[0]!, config, second)!;
+    const hooks = rateLimitPolicy.create(config.routes[0]!.rateLimit!, { ...services, route: ROUTE, shared: second })!;
     assert.equal(hooks.onRequest!(fakeCtx()), undefined, 'not closed by the retired snapshot');
     await rateLimitPolicy.dispose!(second, undefined);
   });

@@ -5,7 +5,7 @@
  * limits into store keys, rates and header prefixes, so a request only reads its key values.
  */
 import type { Logger } from 'pino';
-import type { Config, RouteConfig } from '../../config/schema.js';
+import type { Config } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { definePolicy, type GatewayMetrics, type HookResult, type RouteHooks } from '../../pipeline/policy.js';
@@ -15,7 +15,7 @@ import { toRate, type Decision, type LimitOutcome, type Rate } from './algorithm
 import { policyHeader, rateLimitHeader, seconds, sfString, tightest } from './headers.js';
 import { keyValue, parseKey, type KeySpec } from './keys.js';
 import { createLogGate, type LogGate } from './log-gate.js';
-import { rateLimitGlobalFields, rateLimitRouteFields, type LimitConfig, type RateLimitSettings } from './schema.js';
+import { LimitListSchema, RateLimitSettingsSchema, type LimitConfig, type RateLimitSettings } from './schema.js';
 import { createMemoryStore, newHitScratch, type MemoryStore } from './stores/memory.js';
 import { createRedisStore } from './stores/redis.js';
 import type { RateLimitStore } from './stores/store.js';
@@ -96,7 +96,7 @@ function bucketKey(c: CompiledLimit, ctx: RequestContext): string {
   return c.bucketPrefix + keyValue(c.key, ctx);
 }
 
-function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared: RateLimitShared): RouteHooks {
+function compileRoute(route: { readonly name: string }, limits: readonly LimitConfig[], shared: RateLimitShared): RouteHooks {
   const store = shared.store!;
   const { onStoreError, headers } = shared.settings;
   const compiled: CompiledLimit[] = limits.map((l) => {
@@ -193,7 +193,7 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
 
   return {
     policy: POLICY_NAME,
-    onRequest(ctx) {
+    onRequest(ctx: RequestContext) {
       // The fields are set here (apply, failed) rather than in an onResponse hook, so upstream
       // response headers stay a flat list (no per-request header object).
       if (memory !== undefined) {
@@ -221,15 +221,19 @@ function compileRoute(route: RouteConfig, limits: readonly LimitConfig[], shared
   };
 }
 
-export const rateLimitPolicy = definePolicy<RateLimitShared>({
+export const rateLimitPolicy = definePolicy<readonly LimitConfig[], RateLimitShared>({
   name: POLICY_NAME,
   phase: 'admission',
   order: 10,
-  routeFields: rateLimitRouteFields,
-  globalFields: rateLimitGlobalFields,
-  validate: validateRateLimit,
+  field: 'rateLimit',
+  config: LimitListSchema,
+  global: RateLimitSettingsSchema,
+  // The store has its own time budget (rateLimit.redis.timeout) and decides by onStoreError.
+  timeout: 0,
+  validate: (view, p) => validateRateLimit(view.document as unknown as Config, p),
 
-  async setup(config, services, previous) {
+  async setup(view, services, previous) {
+    const config = view.document as unknown as Config;
     const settings = config.rateLimit;
     const lists = limitLists(config);
     const used = lists.some((l) => l !== undefined && l.length > 0);
@@ -252,9 +256,8 @@ export const rateLimitPolicy = definePolicy<RateLimitShared>({
     };
   },
 
-  create(route, _config, shared) {
-    const limits = route.rateLimit;
-    if (limits === undefined || limits.length === 0 || shared.store === undefined) return undefined;
+  create(limits, { route, shared }) {
+    if (limits.length === 0 || shared.store === undefined || route === undefined) return undefined;
     return compileRoute(route, limits, shared);
   },
 

@@ -1,6 +1,6 @@
 /** Rules the schema alone cannot say, reported with their field path. */
 import type { Config } from '../../config/schema.js';
-import type { Problems } from '../../config/validate.js';
+import type { Problems } from '../../pipeline/contract.js';
 import { parseDuration } from '../../util/units.js';
 import type { LimitConfig } from './schema.js';
 

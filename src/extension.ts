@@ -1,0 +1,35 @@
+/**
+ * Extension points for gateway-wide features (metrics, access log, tracing): built once per gateway
+ * from its config. Kept apart from gateway.ts so the features depend on this contract, not on the Gateway.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { Config } from './config/schema.js';
+import type { RequestContext } from './pipeline/context.js';
+import type { GatewayMetrics, PolicyServices, RequestObserver } from './pipeline/contract.js';
+import type { RequestTracer } from './observe/tracing/tracer.js';
+import type { UpstreamErrorKind } from './proxy/errors.js';
+import type { Target } from './upstream/upstream.js';
+
+/** Extension points for gateway-wide features (metrics, access log): built per gateway. */
+export interface GatewayExtension {
+  observers?: readonly RequestObserver[];
+  /** Instruments policies report to (the metrics module provides them). */
+  metrics?: GatewayMetrics;
+  metricsHandler?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** The registry /metrics serves, lent to policies for their own instruments. */
+  registry?: Registry;
+  onUpstreamError?(ctx: RequestContext, target: Target, kind: UpstreamErrorKind, err: Error): void;
+  /** Trace context: sets ctx.traceId and the upstream traceparent before anything can refuse a request. */
+  tracer?: RequestTracer;
+  /** Told the gateway once it exists (the in-flight gauge reads it). */
+  bind?(gateway: { readonly requestsInFlight: number }): void;
+  close?(): void | Promise<void>;
+}
+
+/** Builds the gateway-wide extensions (issue-owned modules plug in here). */
+export type ExtensionFactory = (
+  config: Config,
+  base: Pick<PolicyServices, 'logger' | 'env'>,
+) => GatewayExtension | Promise<GatewayExtension>;
+
