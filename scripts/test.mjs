@@ -14,7 +14,7 @@ function find(dir) {
 }
 
 const only = process.argv.slice(2);
-const files = only.length > 0 ? only : [...find('src'), ...find('test')].sort();
+const files = only.length > 0 ? only : [...find('src'), ...find('test'), ...find('examples')].sort();
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', `--test-reporter=${process.env.TEST_REPORTER ?? 'spec'}`, ...files],
