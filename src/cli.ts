@@ -3,18 +3,26 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { COMMANDS } from './cli/commands.js';
 
+const WIDTH = Math.max('-v, --version'.length, ...COMMANDS.map((c) => c.name.length));
 const USAGE = `Usage: gateway <command> [options]
 
 Commands:
-${COMMANDS.map((c) => `  ${c.usage.padEnd(44)} ${c.summary}`).join('\n')}
+${COMMANDS.map((c) => `  ${c.name.padEnd(WIDTH)}  ${c.summary}`).join('\n')}
 
-Run "gateway <command> --help" for a command's options.`;
+Options:
+  ${'-h, --help'.padEnd(WIDTH)}  this text; "gateway <command> --help" shows a command's options
+  ${'-v, --version'.padEnd(WIDTH)}  the gatewayd version`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    // No command is a usage error: the usage goes to standard error, as for an unknown command.
+    console.error(USAGE);
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     console.log(USAGE);
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   if (name === '--version' || name === '-v') {
     const { createRequire } = await import('node:module');

@@ -1,4 +1,5 @@
-import { ERRORS } from './errors.js';
+import { ERRORS, RESERVED } from './errors.js';
+import { PROBLEM_TYPE_BASE } from './server/respond.js';
 
 /** docs/errors.md, generated from the one table in errors.ts (a test keeps the file in step). */
 export function renderErrorReference(): string {
@@ -10,18 +11,21 @@ export function renderErrorReference(): string {
     'Every response the gateway makes itself is `application/problem+json` (RFC 9457) with `type`, `title`,',
     '`status`, `detail`, and two extension members: a stable `code` and the `requestId` (also in the',
     '`X-Request-Id` response header and in the access log). Codes are never renamed or reused.',
+    `\`type\` is \`${PROBLEM_TYPE_BASE}<code>\`: this page as shipped in the npm package. Match on \`code\`, not on \`type\`.`,
     '',
     '```json',
-    '{"type":"https://gateway.dev/errors/GW_ERR_ROUTE_NOT_FOUND","title":"Not Found","status":404,',
+    `{"type":"${PROBLEM_TYPE_BASE}GW_ERR_ROUTE_NOT_FOUND","title":"Not Found","status":404,`,
     ' "detail":"No route for GET /nope.","code":"GW_ERR_ROUTE_NOT_FOUND","requestId":"3c10…"}',
     '```',
     '',
     '| code | status | meaning |',
     '|---|---:|---|',
-    ...Object.entries(ERRORS).map(([code, e]) => `| \`${code}\` | ${e.status} | ${e.message} |`),
+    ...Object.entries(ERRORS).map(([code, e]) => `| \`${code}\` | ${e.status} | ${e.message}${code in RESERVED ? ` Reserved: ${RESERVED[code as keyof typeof RESERVED]}` : ''} |`),
     '',
-    'Configuration problems are not HTTP responses: `gateway validate` / `gateway start` print one line per',
-    'problem naming the field path, and exit 1 (`GW_ERR_CONFIG_INVALID`).',
+    'Configuration problems are not HTTP responses. `gateway validate` and `gateway start` print one line per',
+    'problem naming the field path and exit 1; `gateway validate --json` prints',
+    '`{"ok":false,"code":"GW_ERR_CONFIG_INVALID","problems":[{"path":…,"message":…}],"warnings":[]}`, and',
+    '`gateway start` logs the event `config.invalid` with `"code":"GW_ERR_CONFIG_INVALID"`.',
     '',
   ];
   return lines.join('\n');

@@ -28,6 +28,11 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/** Codes in the table that no release answers with yet (kept so they are never given another meaning). */
+export const RESERVED: Partial<Record<ErrorCode, string>> = {
+  GW_ERR_SHUTTING_DOWN: 'not emitted; during a drain the listener stops accepting and in-flight requests finish.',
+};
+
 /** An error the gateway answers itself: a stable code, its HTTP status and a human message. */
 export class GatewayError extends Error {
   readonly code: ErrorCode;

@@ -11,6 +11,8 @@ export const demoCommand: Command = {
   name: 'demo',
   usage: 'demo [--config gateway.example.yaml]',
   summary: 'Start the demo backend on :9000 and the gateway on :8000 with the bundled example config.',
+  help: `
+  -c, --config FILE   config (default: the bundled gateway.example.yaml)`,
   options: { config: { type: 'string', short: 'c' } },
   async run(values) {
     const file = str(values['config']) ?? EXAMPLE_CONFIG;

@@ -9,7 +9,7 @@ export function reportProblems(file: string, err: ConfigError, asLogLine: boolea
   // A server start also leaves a log line with a stable event name for log pipelines.
   if (asLogLine) {
     process.stdout.write(
-      JSON.stringify({ level: 'fatal', time: Date.now(), pid: process.pid, event: 'config.invalid', file, problems: err.problems, msg: 'invalid configuration' }) + '\n',
+      JSON.stringify({ level: 'fatal', time: Date.now(), pid: process.pid, event: 'config.invalid', code: err.code, file, problems: err.problems, msg: 'invalid configuration' }) + '\n',
     );
   }
 }

@@ -22,16 +22,16 @@ export const tokenCommand: Command = {
   usage: 'token --issuer NAME [--sub S] [--scope "a b"] [--ttl 15m]',
   summary: "Mint a JWT for one of the config's issuers (its secret, or --key for a private key).",
   help: `
-  --issuer NAME     a jwt.issuers[].name (default: the only issuer)
-  --sub SUBJECT     the sub claim
-  --scope "a b"     the scope claim (space separated)
-  --aud AUD         the aud claim (default: the issuer's first audience)
-  --ttl DURATION    lifetime, e.g. 30s, 15m, 1h (default 15m)
-  --claim k=v       another claim; v is read as JSON when it parses, else as a string (repeatable)
-  --key FILE        PEM private key for RS/PS/ES/EdDSA issuers (see "gateway keys generate")
-  --kid KID         key id header (default with --key: the key's RFC 7638 thumbprint)
-  --alg ALG         algorithm (default: the first the issuer allows that fits the key)
-  -c, --config FILE config (default ./gateway.yaml, else the bundled example)
+  --issuer NAME       a jwt.issuers[].name (default: the only issuer)
+  --sub SUBJECT       the sub claim
+  --scope "a b"       the scope claim (space separated)
+  --aud AUD           the aud claim (default: the issuer's first audience)
+  --ttl DURATION      lifetime, e.g. 30s, 15m, 1h (default 15m)
+  --claim k=v         another claim; v is read as JSON when it parses, else as a string (repeatable)
+  --key FILE          PEM private key for RS/PS/ES/EdDSA issuers (see "gateway keys generate")
+  --kid KID           key id header (default with --key: the key's RFC 7638 thumbprint)
+  --alg ALG           algorithm (default: the first the issuer allows that fits the key)
+  -c, --config FILE   config (default ./gateway.yaml, else the bundled example)
 
 Prints only the token, so it composes: curl -H "Authorization: Bearer $(gateway token ...)" ...`,
   options: {

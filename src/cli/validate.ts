@@ -3,20 +3,48 @@ import { PoolSet } from '../upstream/upstream.js';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { dirname, resolve } from 'node:path';
-import { loadForCli, reportProblems } from './load.js';
+import { loadConfigFile } from '../config/load.js';
+import { reportProblems } from './load.js';
 import { ConfigError } from '../errors.js';
 import { NO_METRICS } from '../pipeline/policy.js';
+import type { ValidationResult } from '../config/validate.js';
 import type { Command } from './command.js';
+
+/** `routes[1].upstream: unknown upstream …` → { path, message }; a YAML problem's path is file:line:col. */
+export function splitProblem(problem: string): { path: string; message: string } {
+  const at = problem.indexOf(': ');
+  return at < 0 ? { path: '(root)', message: problem } : { path: problem.slice(0, at), message: problem.slice(at + 2) };
+}
+
+function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
 
 export const validateCommand: Command = {
   name: 'validate',
-  usage: 'validate [FILE]',
+  usage: 'validate [FILE] [--json]',
   summary: 'Check a config file and print the compiled route table (most specific first).',
+  help: `
+  FILE      the config file (default ./gateway.yaml)
+  --json    print JSON on standard output instead: {"ok":true,"routes":[…],"warnings":[…]}, or
+            {"ok":false,"code":"GW_ERR_CONFIG_INVALID","problems":[{"path","message"}],"warnings":[]}
+            for any problem (a missing file and YAML syntax errors too). Exit status 0 or 1 either way.`,
   options: { json: { type: 'boolean' } },
   async run(values, positionals) {
     const file = positionals[0] ?? 'gateway.yaml';
-    const loaded = await loadForCli(file);
-    if (!loaded) return 1;
+    const asJson = values['json'] === true;
+    const invalid = (err: ConfigError): number => {
+      if (asJson) printJson({ ok: false, code: err.code, problems: err.problems.map(splitProblem), warnings: [] });
+      else reportProblems(file, err, false);
+      return 1;
+    };
+    let loaded: ValidationResult;
+    try {
+      loaded = await loadConfigFile(file);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      return invalid(err);
+    }
     const pools = new PoolSet();
     let snapshot;
     try {
@@ -29,14 +57,13 @@ export const validateCommand: Command = {
       await pools.closeAll();
       // Problems only found while compiling (an unreadable key file …): same report as validation.
       if (!(err instanceof ConfigError)) throw err;
-      reportProblems(file, err, false);
-      return 1;
+      return invalid(err);
     }
     await disposeSnapshot(snapshot);
     await pools.closeAll();
     const table = describeRoutes(snapshot) as Array<Record<string, unknown> & { match: Record<string, unknown> }>;
-    if (values['json']) {
-      console.log(JSON.stringify({ ok: true, routes: table, warnings: snapshot.warnings }, null, 2));
+    if (asJson) {
+      printJson({ ok: true, routes: table, warnings: snapshot.warnings });
       return 0;
     }
     console.log(`${file}: ok, ${table.length} route${table.length === 1 ? '' : 's'} (first match wins, in this order)`);

@@ -9,10 +9,10 @@ import type { LocalReply } from '../pipeline/contract.js';
 import type { RequestContext } from '../pipeline/context.js';
 
 /**
- * Problem types are not URLs of a site: `about:blank` would lose the code, so the type is a URN-like
- * tag the project owns, and docs/errors.md lists every code.
+ * `type` of every problem: the code's entry in docs/errors.md as shipped in this package (content
+ * only the project publishes); `code` carries the same identity for programs.
  */
-export const PROBLEM_TYPE_BASE = 'https://gateway.dev/errors/';
+export const PROBLEM_TYPE_BASE = 'https://unpkg.com/gatewayd/docs/errors.md#';
 
 /** The problem+json body for a code (the one place such bodies are built). */
 export function problemJson(
