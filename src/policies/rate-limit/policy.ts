@@ -17,7 +17,7 @@ import { keyValue, parseKey, type KeySpec } from './keys.js';
 import { createLogGate, type LogGate } from './log-gate.js';
 import { LimitListSchema, RateLimitSettingsSchema, type LimitConfig, type RateLimitSettings } from './schema.js';
 import { createMemoryStore, newHitScratch, type MemoryStore } from './stores/memory.js';
-import { createRedisStore } from './stores/redis.js';
+import { createRedisStore, type RedisTarget } from './stores/redis.js';
 import type { RateLimitStore } from './stores/store.js';
 import { limitName, validateRateLimit } from './validate.js';
 
@@ -41,14 +41,22 @@ function limitLists(config: Config): (readonly LimitConfig[] | undefined)[] {
 }
 
 function storeIdentity(s: RateLimitSettings): string {
-  return s.store === 'memory' ? `memory|${s.memory.maxKeys}` : `redis|${s.redis.url}|${s.redis.prefix}|${s.redis.timeout}`;
+  return s.store === 'memory' ? `memory|${s.memory.maxKeys}` : `redis|${JSON.stringify(s.redis)}`;
+}
+
+/** The validated redis block as a connection target (validate.ts made sure exactly one kind is set). */
+function redisTarget(r: RateLimitSettings['redis']): RedisTarget {
+  const auth = { username: r.username, password: r.password };
+  if (r.sentinels !== undefined) return { sentinels: r.sentinels, name: r.name!, sentinelPassword: r.sentinelPassword, ...auth };
+  if (r.cluster !== undefined) return { cluster: r.cluster, ...auth };
+  return { url: r.url! };
 }
 
 async function makeStore(s: RateLimitSettings, maxWindowMs: number, logger: Logger): Promise<RateLimitStore> {
   if (s.store === 'memory') return createMemoryStore({ maxKeys: s.memory.maxKeys, maxWindowMs });
   const gate = createLogGate(10_000);
   const store = createRedisStore({
-    url: s.redis.url!,
+    ...redisTarget(s.redis),
     prefix: s.redis.prefix,
     timeoutMs: parseDuration(s.redis.timeout)!,
     onConnectionError(err) {
@@ -66,8 +74,10 @@ interface CompiledLimit {
   readonly name: string;
   readonly key: KeySpec;
   readonly rate: Rate;
-  /** `route:name:` — the store key is this plus the key value. */
+  /** `route:name:` — the store key is this plus the key value (plus bucketSuffix on a Redis Cluster). */
   readonly bucketPrefix: string;
+  /** `}:name` in a Redis Cluster layout (see keyLayout), else ''. */
+  readonly bucketSuffix: string;
   /** `"name";r=` for the RateLimit field. */
   readonly fieldPrefix: string;
   /** `ratelimit-limit: L\r\nratelimit-remaining: ` — the legacy lines up to the remaining count. */
@@ -96,18 +106,40 @@ function bucketKey(c: CompiledLimit, ctx: RequestContext): string {
   return c.bucketPrefix + keyValue(c.key, ctx);
 }
 
+/**
+ * Store key layout. One server and Sentinel: `route:name:value`. Redis Cluster: the keys of one
+ * request must share a hash slot, and every request that touches a bucket must find it in the same
+ * slot. When all of a route's limits count by the same key (ip, ip; or one limit) the key value is
+ * in the hash tag, `{route:value}:name`, and buckets spread over the cluster; when they count by
+ * different keys (ip and consumer) only the route is, `{route}:name:value`, so the route's buckets
+ * share one slot. The name follows the value after a "}", and names hold no "}", so keys stay distinct.
+ */
+function keyLayout(route: string, name: string, oneKeyKind: boolean, cluster: boolean): { prefix: string; suffix: string } {
+  if (!cluster) return { prefix: `${route}:${name}:`, suffix: '' };
+  if (oneKeyKind) return { prefix: `{${route}:`, suffix: `}:${name}` };
+  return { prefix: `{${route}}:${name}:`, suffix: '' };
+}
+
+function sameKey(a: KeySpec, b: KeySpec): boolean {
+  return a.kind === b.kind && (a.kind !== 'header' || a.header === (b as { header: string }).header);
+}
+
 function compileRoute(route: { readonly name: string }, limits: readonly LimitConfig[], shared: RateLimitShared): RouteHooks {
   const store = shared.store!;
   const { onStoreError, headers } = shared.settings;
-  const compiled: CompiledLimit[] = limits.map((l) => {
+  const specs = limits.map((l) => parseKey(l.key));
+  const oneKeyKind = specs.every((k) => sameKey(k, specs[0]!));
+  const cluster = store.sameSlotKeys === true;
+  const compiled: CompiledLimit[] = limits.map((l, i) => {
     const name = limitName(l);
-    const key = parseKey(l.key);
-    const bucketPrefix = `${route.name}:${name}:`;
+    const key = specs[i]!;
+    const { prefix: bucketPrefix, suffix: bucketSuffix } = keyLayout(route.name, name, oneKeyKind, cluster);
     return {
       name,
       key,
       rate: toRate(l.limit, parseDuration(l.window)!, l.mode === 'enforce'),
       bucketPrefix,
+      bucketSuffix,
       fieldPrefix: `${sfString(name)};r=`,
       legacyPrefix: `ratelimit-limit: ${l.limit}\r\nratelimit-remaining: `,
       shadowLog: createLogGate(1000),
@@ -117,6 +149,8 @@ function compileRoute(route: { readonly name: string }, limits: readonly LimitCo
       lastIpKey: '',
     };
   });
+  // Only a cluster layout has suffixes; the other paths never look at them.
+  const suffixed = compiled.some((c) => c.bucketSuffix !== '');
   const rates = compiled.map((c) => c.rate);
   const prefixes = compiled.map((c) => c.fieldPrefix);
   const policyField = policyHeader(limits.map((l) => ({ name: limitName(l), limit: l.limit, windowSeconds: parseDuration(l.window)! / 1000 })));
@@ -209,6 +243,7 @@ function compileRoute(route: { readonly name: string }, limits: readonly LimitCo
       }
       const keys = new Array<string>(compiled.length);
       for (let i = 0; i < compiled.length; i++) keys[i] = bucketKey(compiled[i]!, ctx);
+      if (suffixed) for (let i = 0; i < compiled.length; i++) keys[i] += compiled[i]!.bucketSuffix;
       let result: Promise<Decision> | Decision;
       try {
         result = store.hit(keys, rates);

@@ -11,6 +11,11 @@ export const KEY_PATTERN = "^(ip|consumer|route|header:[A-Za-z0-9!#$%&'*+.^_`|~-
 /** Limit names appear in Redis keys and as sf-strings in RateLimit headers: keep them plain. */
 export const NAME_PATTERN = '^[A-Za-z0-9_.-]{1,64}$';
 
+const RedisNodeSchema = Strict({
+  host: Type.String({ minLength: 1, description: 'Host name or address.' }),
+  port: Type.Integer({ minimum: 1, maximum: 65535, description: 'Port.' }),
+});
+
 export const LimitSchema = Strict(
   {
     key: Type.String({
@@ -48,7 +53,23 @@ export const RateLimitSettingsSchema = Strict(
     }),
     redis: Strict(
       {
-        url: Type.Optional(Type.String({ description: 'redis:// or rediss:// URL (required with store: redis).' })),
+        url: Type.Optional(Type.String({ description: 'One Redis server: a redis:// or rediss:// URL (credentials and db in the URL). Exactly one of url, sentinels or cluster with store: redis.' })),
+        sentinels: Type.Optional(
+          Type.Array(RedisNodeSchema, {
+            minItems: 1,
+            description: 'Redis Sentinel: some of the sentinels watching the master group `name`; the gateway asks them for the current master and follows a failover.',
+          }),
+        ),
+        name: Type.Optional(Type.String({ minLength: 1, description: 'With sentinels: the master group name (as in `sentinel monitor <name> …`).' })),
+        cluster: Type.Optional(
+          Type.Array(Type.Union([RedisNodeSchema, Type.String({ pattern: '^rediss?://', hint: 'a redis:// or rediss:// URL' })]), {
+            minItems: 1,
+            description: 'Redis Cluster: some of its nodes, as { host, port } or redis:// URLs; the rest are discovered. Keys carry a hash tag so the keys of one request share a slot (see docs/rate-limiting.md).',
+          }),
+        ),
+        username: Type.Optional(Type.String({ description: 'ACL user for the Redis servers found through sentinels or cluster (with url, put it in the URL).' })),
+        password: Type.Optional(Type.String({ description: 'Password for the Redis servers found through sentinels or cluster (with url, put it in the URL). Use "${VAR}".' })),
+        sentinelPassword: Type.Optional(Type.String({ description: 'Password of the sentinels themselves, when they require one.' })),
         timeout: Duration('Longest wait for Redis on a request; past it the request is decided by onStoreError.', '50ms'),
         prefix: Type.String({ default: 'gw:', maxLength: 64, description: 'Prefix of every key the gateway writes.' }),
       },
@@ -82,6 +103,7 @@ export const RateLimitSettingsSchema = Strict(
 
 export type LimitConfig = Static<typeof LimitSchema>;
 export type RateLimitSettings = Static<typeof RateLimitSettingsSchema>;
+export type RedisSettings = RateLimitSettings['redis'];
 
 export const rateLimitRouteFields = { rateLimit: Type.Optional(LimitListSchema) };
 export const rateLimitGlobalFields = { rateLimit: RateLimitSettingsSchema };

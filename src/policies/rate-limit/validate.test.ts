@@ -46,8 +46,20 @@ describe('rate-limit config', () => {
   });
 
   it('requires a redis url with store: redis', () => {
-    assert.deepEqual(problems(base('rateLimit: { store: redis }', '[]')), ['rateLimit.redis.url: required with store: redis']);
+    assert.deepEqual(problems(base('rateLimit: { store: redis }', '[]')), ['rateLimit.redis.url: required with store: redis (or sentinels with name, or cluster)']);
     assert.match(problems(base('rateLimit: { store: redis, redis: { url: "http://x" } }', '[]'))[0]!, /^rateLimit\.redis\.url: expected a redis:\/\//);
     assert.match(problems(base('rateLimit: { stor: redis }', '[]'))[0]!, /^rateLimit\.stor: unknown field, did you mean "store"\?/);
+  });
+
+  it('accepts Sentinel and Cluster, and says what each needs', () => {
+    const redis = (r: string) => base(`rateLimit: { store: redis, redis: ${r} }`, '[]');
+    assert.deepEqual(problems(redis('{ sentinels: [{ host: s1, port: 26379 }], name: mymaster, password: "x" }')), []);
+    assert.deepEqual(problems(redis('{ cluster: [{ host: n1, port: 7000 }, "redis://n2:7000"] }')), []);
+    assert.deepEqual(problems(redis('{ sentinels: [{ host: s1, port: 26379 }] }')), ['rateLimit.redis.name: required with sentinels: the master group name the sentinels monitor']);
+    assert.match(problems(redis('{ url: "redis://a", cluster: [{ host: n1, port: 7000 }] }'))[0]!, /^rateLimit\.redis: use one of url, sentinels or cluster, not url and cluster/);
+    assert.match(problems(redis('{ url: "redis://a", password: x }'))[0]!, /^rateLimit\.redis\.password: only applies with sentinels or cluster/);
+    assert.match(problems(redis('{ cluster: ["http://n1:7000"] }'))[0]!, /^rateLimit\.redis\.cluster\[0\]: expected/);
+    assert.match(problems(redis('{ cluster: [{ host: n1, port: 7000 }], prefix: "gw{x}:" }'))[0]!, /^rateLimit\.redis\.prefix: must not contain "\{" or "\}" with cluster/);
+    assert.match(problems(redis('{ sentinels: [{ host: s1 }], name: m }'))[0]!, /^rateLimit\.redis\.sentinels\[0\]\.port: required/);
   });
 });

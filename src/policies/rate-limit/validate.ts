@@ -2,7 +2,7 @@
 import type { Config } from '../../config/schema.js';
 import type { Problems } from '../../pipeline/contract.js';
 import { parseDuration } from '../../util/units.js';
-import type { LimitConfig } from './schema.js';
+import type { LimitConfig, RedisSettings } from './schema.js';
 
 export const MIN_WINDOW_MS = 1000;
 export const MAX_WINDOW_MS = 7 * 86_400_000;
@@ -34,22 +34,47 @@ function checkList(list: readonly LimitConfig[] | undefined, at: string, p: Prob
   });
 }
 
-export function validateRateLimit(config: Config, p: Problems): void {
-  const s = config.rateLimit;
-  if (s.store === 'redis') {
-    const url = s.redis.url;
-    if (url === undefined || url === '') p.add('rateLimit.redis.url', 'required with store: redis');
-    else {
-      let ok = false;
-      try {
-        const u = new URL(url);
-        ok = (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
-      } catch {
-        ok = false;
-      }
-      if (!ok) p.add('rateLimit.redis.url', `expected a redis:// or rediss:// URL, got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))}`);
+function isRedisUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+const hidePassword = (url: string) => JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'));
+
+/** One server (url), Sentinel (sentinels + name) or Cluster (cluster): exactly one, with what it needs. */
+function checkRedis(r: RedisSettings, p: Problems): void {
+  const at = 'rateLimit.redis';
+  const given = (['url', 'sentinels', 'cluster'] as const).filter((k) => r[k] !== undefined && r[k] !== '');
+  if (given.length === 0) {
+    p.add(`${at}.url`, 'required with store: redis (or sentinels with name, or cluster)');
+    return;
+  }
+  if (given.length > 1) p.add(at, `use one of url, sentinels or cluster, not ${given.join(' and ')}`);
+  if (r.url !== undefined && r.url !== '') {
+    if (!isRedisUrl(r.url)) p.add(`${at}.url`, `expected a redis:// or rediss:// URL, got ${hidePassword(r.url)}`);
+    for (const k of ['username', 'password', 'sentinelPassword'] as const) {
+      if (r[k] !== undefined) p.add(`${at}.${k}`, 'only applies with sentinels or cluster; with url, put credentials in the URL (redis://user:pass@host:6379)');
     }
   }
+  if (r.sentinels !== undefined && (r.name === undefined || r.name === '')) p.add(`${at}.name`, 'required with sentinels: the master group name the sentinels monitor');
+  if (r.name !== undefined && r.sentinels === undefined) p.add(`${at}.name`, 'only applies with sentinels');
+  if (r.sentinelPassword !== undefined && r.sentinels === undefined) p.add(`${at}.sentinelPassword`, 'only applies with sentinels');
+  if (r.cluster !== undefined) {
+    r.cluster.forEach((node, i) => {
+      if (typeof node === 'string' && !isRedisUrl(node)) p.add(`${at}.cluster[${i}]`, `expected a redis:// or rediss:// URL, got ${hidePassword(node)}`);
+    });
+    // The store's own hash tag must be the first "{…}" of every key (see stores/redis.ts).
+    if (/[{}]/.test(r.prefix)) p.add(`${at}.prefix`, 'must not contain "{" or "}" with cluster: the gateway puts its own hash tag in every key');
+  }
+}
+
+export function validateRateLimit(config: Config, p: Problems): void {
+  const s = config.rateLimit;
+  if (s.store === 'redis') checkRedis(s.redis, p);
   const timeout = parseDuration(s.redis.timeout);
   if (timeout !== undefined && (timeout < 1 || timeout > 10_000)) {
     p.add('rateLimit.redis.timeout', `must be from 1ms to 10s, got ${JSON.stringify(s.redis.timeout)}`);

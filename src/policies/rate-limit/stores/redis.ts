@@ -13,15 +13,37 @@
  * - ioredis reconnects by itself (backoff capped at 1 s) and the script is loaded again on `ready`,
  *   so limiting resumes without anyone touching the gateway.
  * Connection errors are reported through `onConnectionError`; the caller logs them, rate-limited.
+ *
+ * Beyond one server: with Sentinel ioredis asks the sentinels for the master and follows a failover;
+ * nothing else changes. With Cluster a script call may only touch keys of one hash slot, so the keys
+ * of one request share a hash tag (the policy builds them so, see `sameSlotKeys`) and a turn's batch
+ * is sent as one script call per slot. The single-server path does no slot work at all.
  */
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Decision, LimitOutcome, Rate } from '../algorithm.js';
 import { GCRA_SCRIPT } from './redis-script.js';
+import { keySlot } from './slot.js';
 import type { RateLimitStore } from './store.js';
 
-export interface RedisStoreOptions {
-  url: string;
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Where the counters live: one server, a Sentinel-watched master group, or a Cluster. */
+export type RedisTarget =
+  | { readonly url: string }
+  | {
+      readonly sentinels: readonly RedisNode[];
+      readonly name: string;
+      readonly username?: string | undefined;
+      readonly password?: string | undefined;
+      readonly sentinelPassword?: string | undefined;
+    }
+  | { readonly cluster: readonly (RedisNode | string)[]; readonly username?: string | undefined; readonly password?: string | undefined };
+
+export type RedisStoreOptions = RedisTarget & {
   prefix: string;
   timeoutMs: number;
   onConnectionError?(err: Error): void;
@@ -29,7 +51,7 @@ export interface RedisStoreOptions {
 
 export interface RedisStore extends RateLimitStore {
   readonly kind: 'redis';
-  readonly client: Redis;
+  readonly client: Redis | Cluster;
   /** Resolves true once connected (false after `ms` without a connection; requests then go to onStoreError). */
   ready(ms: number): Promise<boolean>;
 }
@@ -70,8 +92,9 @@ function rateArgs(rates: readonly Rate[]): readonly string[] {
  */
 const MAX_BATCH = 32;
 
-export function createRedisStore(opts: RedisStoreOptions): RedisStore {
-  const client = new Redis(opts.url, {
+function connect(opts: RedisStoreOptions): Redis | Cluster {
+  const retryStrategy = (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000);
+  const common: RedisOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -79,12 +102,38 @@ export function createRedisStore(opts: RedisStoreOptions): RedisStore {
     // beats ioredis' auto-pipelining: one command, not one per request.
     enableAutoPipelining: false,
     connectTimeout: Math.max(1000, opts.timeoutMs * 4),
-    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+    retryStrategy,
+  };
+  if ('url' in opts) return new Redis(opts.url, common);
+  const auth = { ...(opts.username !== undefined ? { username: opts.username } : {}), ...(opts.password !== undefined ? { password: opts.password } : {}) };
+  if ('sentinels' in opts) {
+    return new Redis({
+      ...common,
+      ...auth,
+      sentinels: opts.sentinels.map((n) => ({ host: n.host, port: n.port })),
+      name: opts.name,
+      ...(opts.sentinelPassword !== undefined ? { sentinelPassword: opts.sentinelPassword } : {}),
+      sentinelRetryStrategy: retryStrategy,
+    });
+  }
+  const nodes: ClusterNode[] = opts.cluster.map((n) => (typeof n === 'string' ? n : { host: n.host, port: n.port }));
+  return new Cluster(nodes, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableAutoPipelining: false,
+    clusterRetryStrategy: retryStrategy,
+    redisOptions: { maxRetriesPerRequest: 0, connectTimeout: common.connectTimeout!, ...auth },
   });
+}
+
+export function createRedisStore(opts: RedisStoreOptions): RedisStore {
+  const client = connect(opts);
+  const cluster = client instanceof Cluster;
   client.on('error', (err: Error) => opts.onConnectionError?.(err));
   client.on('ready', () => {
-    // Load ahead of the first request after a (re)start, so NOSCRIPT stays rare.
-    client.script('LOAD', GCRA_SCRIPT).catch(() => undefined);
+    // Load ahead of the first request after a (re)start, so NOSCRIPT stays rare (on every master of a cluster).
+    const targets = client instanceof Cluster ? client.nodes('master') : [client];
+    for (const node of targets) node.script('LOAD', GCRA_SCRIPT).catch(() => undefined);
   });
   client.connect().catch(() => undefined); // failures arrive as 'error' events; retries continue
 
@@ -132,8 +181,21 @@ export function createRedisStore(opts: RedisStoreOptions): RedisStore {
   const sendBatch = (): void => {
     const group = batch;
     batch = [];
-    send(group);
+    if (cluster && group.length > 1) sendBySlot(group);
+    else send(group);
   };
+
+  /** Cluster: one script call per hash slot (the keys of one request share its slot). */
+  function sendBySlot(group: Pending[]): void {
+    const bySlot = new Map<number, Pending[]>();
+    for (const p of group) {
+      const slot = keySlot(opts.prefix + p.keys[0]!);
+      const same = bySlot.get(slot);
+      if (same === undefined) bySlot.set(slot, [p]);
+      else same.push(p);
+    }
+    for (const same of bySlot.values()) send(same);
+  }
   const flush = (): void => {
     flushScheduled = false;
     if (batch.length > 0) sendBatch();
@@ -206,6 +268,7 @@ export function createRedisStore(opts: RedisStoreOptions): RedisStore {
 
   return {
     kind: 'redis',
+    sameSlotKeys: cluster,
     client,
     hit(keys: readonly string[], rates: readonly Rate[]): Promise<Decision> {
       if (inFlight >= MAX_IN_FLIGHT) return Promise.reject(new Error(`${inFlight} rate-limit commands already wait for Redis`));
