@@ -14,8 +14,13 @@ import { ConfigSchema } from './schema.js';
 export const SCHEMA_FILE = 'gateway.schema.json';
 export const JSON_SCHEMA_DIALECT = 'http://json-schema.org/draft-07/schema#';
 
-/** What the loader substitutes (src/config/load.ts): a whole `${VAR}` or `${VAR:-default}`. */
-export const ENV_REFERENCE = { type: 'string', pattern: '^\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}$', description: 'An environment variable, substituted when the file is loaded.' };
+/**
+ * What the loader substitutes (src/config/load.ts): a value that is all one `${VAR}` or
+ * `${VAR:-default}` (it becomes a number or boolean when it reads as one), and `${VAR}` anywhere in a
+ * string.
+ */
+export const ENV_VALUE = { type: 'string', pattern: '^\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}$', description: 'An environment variable, substituted when the file is loaded.' };
+const ENV_IN_STRING = { type: 'string', pattern: '\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}', description: 'Text with an environment variable, substituted when the file is loaded.' };
 
 const ANNOTATIONS = ['title', 'description', 'default', 'examples'];
 
@@ -46,7 +51,8 @@ function forEditors(node: unknown): unknown {
   const annotations: Record<string, unknown> = {};
   const value: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(out)) (ANNOTATIONS.includes(k) ? annotations : value)[k] = v;
-  return { ...annotations, anyOf: [...(Array.isArray(value['anyOf']) && Object.keys(value).length === 1 ? (value['anyOf'] as unknown[]) : [value]), ENV_REFERENCE] };
+  const alternatives = Array.isArray(value['anyOf']) && Object.keys(value).length === 1 ? (value['anyOf'] as unknown[]) : [value];
+  return { ...annotations, anyOf: [...alternatives, value['type'] === 'string' ? ENV_IN_STRING : ENV_VALUE] };
 }
 
 function packageVersion(): string {
