@@ -3,6 +3,8 @@ import cluster from 'node:cluster';
 import { fstatSync } from 'node:fs';
 import pino, { type Logger, type DestinationStream } from 'pino';
 import type { LoggingConfig } from './config/schema.js';
+import { missingPackageProblems } from './config/optional-packages.js';
+import { ConfigError } from './errors.js';
 
 /** Never written, whatever a log call passes in (pino redact paths). */
 export const REDACT_PATHS = [
@@ -33,6 +35,9 @@ export function createLogger(cfg: LoggingConfig, opts: LoggerOptions = {}): Logg
   };
   if (opts.destination) return pino(base, opts.destination);
   if (cfg.format === 'pretty') {
+    // pino loads the transport in a worker thread, where a missing package is an unhandled error.
+    const missing = missingPackageProblems({ logging: cfg });
+    if (missing.length > 0) throw new ConfigError(missing);
     return pino({
       ...base,
       transport: {

@@ -104,7 +104,7 @@ export const DefaultsSchema = Strict({ ...policyRouteFields }, { default: {}, de
 export const LoggingSchema = Strict(
   {
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'Lowest level written.' }),
-    format: Type.Union([Type.Literal('json'), Type.Literal('pretty')], { default: 'json', description: 'json for machines; pretty (pino-pretty) for humans at a terminal.' }),
+    format: Type.Union([Type.Literal('json'), Type.Literal('pretty')], { default: 'json', description: 'json for machines; pretty for humans at a terminal (needs the optional package pino-pretty: npm install pino-pretty).' }),
     accessLog: Type.Boolean({ default: true, description: 'One line per request (event "access", level info). Off costs nothing per request.' }),
     sample: Type.Number({
       minimum: 0,

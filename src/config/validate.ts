@@ -14,6 +14,7 @@ import { policyView } from './policy-view.js';
 
 export type { Problems } from '../pipeline/contract.js';
 import { compilePathPattern } from '../router/pattern.js';
+import { missingPackageProblems, type ResolvePackage } from './optional-packages.js';
 
 /** `/routes/2/upstream` → `routes[2].upstream` */
 export function fieldPath(pointer: string): string {
@@ -148,11 +149,16 @@ export function configSchemaFor(policies: readonly AnyPolicy[]): TObject {
   return schema;
 }
 
+export interface ValidateOptions {
+  /** How optional packages are looked up (tests pass one that reports a package missing). */
+  resolvePackage?: ResolvePackage;
+}
+
 /**
  * Validate a parsed document against the schema of the given policy registry (the built-ins unless
  * plugins are added). Throws ConfigError with every problem found; returns a frozen Config.
  */
-export function validateConfig(input: unknown, policies: readonly AnyPolicy[] = BUILTIN_POLICIES): ValidationResult {
+export function validateConfig(input: unknown, policies: readonly AnyPolicy[] = BUILTIN_POLICIES, opts: ValidateOptions = {}): ValidationResult {
   const ConfigSchema = configSchemaFor(policies);
   const copy = Value.Default(ConfigSchema, structuredClone(input ?? {})) as Record<string, unknown>;
   // TypeBox does not descend into Record values when filling defaults: do the upstreams by hand.
@@ -184,6 +190,7 @@ export function validateConfig(input: unknown, policies: readonly AnyPolicy[] = 
     if (!p.list.some((known) => known.startsWith(`${path}:`) || known.startsWith(`${path}.`) || known.startsWith(`${path}[`))) p.list.push(line);
   }
   p.warnings.push(...semantic.warnings);
+  p.list.push(...missingPackageProblems(config, opts.resolvePackage));
   if (p.list.length > 0) throw new ConfigError(p.list);
   return { config: deepFreeze(config), warnings: p.warnings, policies };
 }

@@ -37,7 +37,7 @@ export const TracingSchema = Strict(
           headers: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Extra headers on export requests (an API key …).' }),
           timeout: Duration('Timeout of one export request.', '10s'),
         },
-        { description: 'Export one span per request over OTLP/HTTP (JSON). Off when absent: nothing is loaded.' },
+        { description: 'Export one span per request over OTLP/HTTP (JSON). Off when absent: nothing is loaded. Needs the optional OpenTelemetry packages (see docs/observability.md).' },
       ),
     ),
   },

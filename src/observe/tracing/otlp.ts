@@ -8,6 +8,7 @@
  * gateway starts is sampled by `tracing.sampled`.
  */
 import type { Span } from '@opentelemetry/api';
+import { importOptional } from '../../config/optional-packages.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { parseDuration } from '../../util/units.js';
 import type { TracingConfig } from '../schema.js';
@@ -17,11 +18,12 @@ import type { RequestTracer } from './tracer.js';
 type OtlpConfig = NonNullable<TracingConfig['otlp']>;
 
 export async function createOtlpTracer(cfg: TracingConfig, otlp: OtlpConfig): Promise<RequestTracer> {
+  // Optional peer dependencies: validation names them when missing; this covers library use without it.
   const [api, sdk, resources, exporter] = await Promise.all([
-    import('@opentelemetry/api'),
-    import('@opentelemetry/sdk-trace-base'),
-    import('@opentelemetry/resources'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
+    importOptional('@opentelemetry/api', 'tracing.otlp', () => import('@opentelemetry/api')),
+    importOptional('@opentelemetry/sdk-trace-base', 'tracing.otlp', () => import('@opentelemetry/sdk-trace-base')),
+    importOptional('@opentelemetry/resources', 'tracing.otlp', () => import('@opentelemetry/resources')),
+    importOptional('@opentelemetry/exporter-trace-otlp-http', 'tracing.otlp', () => import('@opentelemetry/exporter-trace-otlp-http')),
   ]);
   const { trace, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags } = api;
   const provider = new sdk.BasicTracerProvider({
