@@ -91,7 +91,9 @@ describe('rate limiting (redis store)', async () => {
     it(`Redis killed and restarted, onStoreError: ${policy}`, { skip: !ok, timeout: 30_000 }, async () => {
       const port = await freePort();
       let redis = await startRedis(port);
-      const gw: TestGateway = await startGateway(config(backend.url, `redis://127.0.0.1:${port}`, 'gw:', '[{ key: ip, limit: 2, window: 1m }]', policy));
+      // A generous timeout: on a loaded machine a 50 ms one can expire while Redis is up (a 503 under
+      // deny before the kill); with Redis down requests fail at once, whatever the timeout.
+      const gw: TestGateway = await startGateway(config(backend.url, `redis://127.0.0.1:${port}`, 'gw:', '[{ key: ip, limit: 2, window: 1m }]', policy, '1s'));
       try {
         assert.deepEqual([(await status(gw.url)).status, (await status(gw.url)).status, (await status(gw.url)).status], [200, 200, 429]);
 

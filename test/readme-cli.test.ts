@@ -167,5 +167,8 @@ describe('the CLI the README promises', () => {
     const start = cli(['start', '--config', cfg], join(project, 'dist', 'cli.js'));
     assert.equal(start.status, 1);
     assert.match(start.stderr, /npm install pino-pretty/);
+    const line = JSON.parse(start.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    assert.equal(line['event'], 'config.invalid');
+    assert.equal(line['code'], 'GW_ERR_CONFIG_INVALID');
   });
 });
