@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { startDemoBackend, startGateway } from './helpers.js';
+import { startDemoBackend, startGateway, waitFor } from './helpers.js';
 
 describe('load balancing over real targets', () => {
   it('weighted round-robin sends traffic in proportion to weight', async () => {
@@ -32,8 +32,9 @@ routes: [{ name: r, match: { pathPrefix: / }, upstream: pool }]
 `);
     try {
       // hold one slow request, then the quick ones should avoid its target
-      const slow = fetch(`${gw.url}/delay/500`);
-      await new Promise((r) => setTimeout(r, 50));
+      const slow = fetch(`${gw.url}/delay/2000`); // long enough to outlast the quick ones on a slow machine
+      // Wait for it to reach a target (a fixed 50 ms was not enough on a loaded machine).
+      await waitFor(() => a.count() + b.count() === 1, 3000, 'the slow request to reach a target');
       const slowTarget = a.count() === 1 ? a : b;
       const other = slowTarget === a ? b : a;
       for (let i = 0; i < 6; i++) await (await fetch(`${gw.url}/x`)).arrayBuffer();
