@@ -12,12 +12,15 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Ajv } from 'ajv';
 import { parseDocument } from 'yaml';
 import { jsonSchema } from '../src/config/json-schema.js';
-import { parseConfig } from '../src/config/load.js';
+import { parseConfigText, validateWithPlugins } from '../src/config/load.js';
+import { loadPlugins } from '../src/config/plugins.js';
+import { configSchemaFor } from '../src/config/validate.js';
+import { BUILTIN_POLICIES } from '../src/policies/index.js';
 import { FormatRegistry } from '@sinclair/typebox';
 import { ConfigError } from '../src/errors.js';
 
@@ -40,6 +43,8 @@ const MINIMAL = 'upstreams: { backend: { targets: [{ url: "http://127.0.0.1:9000
 
 interface Sample {
   where: string;
+  /** Where its plugin paths are relative to. */
+  dir: string;
   text: string;
   kind: 'file' | 'config' | 'top-level part' | 'fragment';
 }
@@ -51,13 +56,15 @@ function snippets(file: string): Sample[] {
     const body = m[1]!;
     const line = text.slice(0, m.index).split('\n').length;
     const kind = /^# fragment\b/.test(body) ? 'fragment' : /^routes:/m.test(body) ? 'config' : 'top-level part';
-    out.push({ where: `${file}:${line}`, text: body, kind });
+    // A snippet's plugins ("./policies/tenant.js") are the example plugins.
+    out.push({ where: `${file}:${line}`, text: body.replaceAll('"./policies/', `"${join(ROOT, 'examples', 'plugins')}/`), kind, dir: ROOT });
   }
   return out;
 }
 
 const files: Sample[] = ['gateway.example.yaml', ...readdirSync(join(ROOT, 'bench', 'scenarios')).filter((f) => f.endsWith('.yaml')).map((f) => `bench/scenarios/${f}`)].map((f) => ({
   where: f,
+  dir: dirname(join(ROOT, f)),
   text: readFileSync(join(ROOT, f), 'utf8'),
   kind: 'file',
 }));
@@ -67,16 +74,19 @@ const samples = [...files, ...docs.flatMap(snippets)];
 const ajv = new Ajv({ allErrors: true, strict: true });
 // The schema's own formats, checked by the gateway's own functions (an editor just ignores them).
 for (const format of ['duration', 'size', 'cidr', 'http-url']) ajv.addFormat(format, (v: string) => FormatRegistry.Get(format)!(v));
-const validateSchema = ajv.compile(jsonSchema());
+const builtin = ajv.compile(jsonSchema());
 
-function schemaProblems(doc: unknown): string[] {
-  if (validateSchema(doc)) return [];
-  return (validateSchema.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
+/** What an editor says: the shipped schema, or with plugins the one `gateway schema --config` prints. */
+async function schemaProblems(doc: unknown, dir = ROOT): Promise<string[]> {
+  const specs = (doc as { plugins?: unknown[] }).plugins;
+  const validate = specs === undefined ? builtin : ajv.compile(jsonSchema(configSchemaFor(await loadPlugins(specs, dir, BUILTIN_POLICIES))));
+  if (validate(doc)) return [];
+  return (validate.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
 }
 
-function gatewayProblems(text: string): readonly string[] {
+async function gatewayProblems(text: string, dir: string): Promise<readonly string[]> {
   try {
-    parseConfig(text, ENV);
+    await validateWithPlugins(parseConfigText(text, ENV), dir);
     return [];
   } catch (err) {
     if (err instanceof ConfigError) return err.problems;
@@ -92,13 +102,13 @@ describe('every YAML config in the repository validates', () => {
   });
 
   for (const s of samples) {
-    it(`${s.where} (${s.kind})`, () => {
+    it(`${s.where} (${s.kind})`, async () => {
       const doc = parseDocument(s.text, { uniqueKeys: true });
       assert.deepEqual(doc.errors.map((e) => e.message), [], 'YAML parses');
       if (s.kind === 'fragment' || doc.contents === null) return;
       const text = s.kind === 'top-level part' ? `${s.text}\n${MINIMAL}` : s.text;
-      assert.deepEqual(schemaProblems(parseDocument(text).toJS()), [], 'valid under the JSON Schema (ajv)');
-      assert.deepEqual(gatewayProblems(text), [], "valid for the gateway's validator");
+      assert.deepEqual(await schemaProblems(parseDocument(text).toJS(), s.dir), [], 'valid under the JSON Schema (ajv)');
+      assert.deepEqual(await gatewayProblems(text, s.dir), [], "valid for the gateway's validator");
     });
   }
 
@@ -116,17 +126,25 @@ describe('every YAML config in the repository validates', () => {
     }
   });
 
-  it('the JSON Schema accepts "${VAR}" where the loader substitutes one, and still rejects wrong values', () => {
+  it('the JSON Schema accepts "${VAR}" where the loader substitutes one, and still rejects wrong values', async () => {
     const base = parseDocument(MINIMAL).toJS() as Record<string, unknown>;
-    assert.deepEqual(schemaProblems({ ...base, server: { port: '${PORT}', keepAliveTimeout: '${KEEPALIVE:-65s}' }, admin: { enabled: '${ADMIN:-true}' } }), []);
-    assert.deepEqual(schemaProblems({ ...base, upstreams: { b: { targets: [{ url: 'http://${HOST}:9000' }] } } }), []);
-    assert.notDeepEqual(schemaProblems({ ...base, server: { port: 'eighty' } }), []);
-    assert.notDeepEqual(schemaProblems({ ...base, server: { port: 70000 } }), []);
-    assert.notDeepEqual(schemaProblems({ ...base, server: { keepAliveTimeout: 'soon' } }), []);
-    assert.notDeepEqual(schemaProblems({ ...base, sever: {} }), [], 'unknown fields are errors in the editor too');
+    assert.deepEqual(await schemaProblems({ ...base, server: { port: '${PORT}', keepAliveTimeout: '${KEEPALIVE:-65s}' }, admin: { enabled: '${ADMIN:-true}' } }), []);
+    assert.deepEqual(await schemaProblems({ ...base, upstreams: { b: { targets: [{ url: 'http://${HOST}:9000' }] } } }), []);
+    assert.notDeepEqual(await schemaProblems({ ...base, server: { port: 'eighty' } }), []);
+    assert.notDeepEqual(await schemaProblems({ ...base, server: { port: 70000 } }), []);
+    assert.notDeepEqual(await schemaProblems({ ...base, server: { keepAliveTimeout: 'soon' } }), []);
+    assert.notDeepEqual(await schemaProblems({ ...base, sever: {} }), [], 'unknown fields are errors in the editor too');
     const schema = jsonSchema();
     assert.match(String(schema['$id']), /^https:\/\/unpkg\.com\/gatewayd@\d+\.\d+\.\d+\/gateway\.schema\.json$/);
     assert.equal(schema['$schema'], 'http://json-schema.org/draft-07/schema#');
+  });
+
+  it('gateway schema --config adds the fields of the plugins the file lists', () => {
+    const r = spawnSync(process.execPath, [CLI, 'schema', '--config', join(ROOT, 'bench', 'scenarios', 'plugin-noop.yaml')], { encoding: 'utf8', env: { ...process.env, ...ENV }, timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const schema = JSON.parse(r.stdout) as { properties: { routes: { items: { properties: Record<string, unknown> } } } };
+    assert.ok('noop' in schema.properties.routes.items.properties);
+    assert.ok(!('noop' in ((jsonSchema() as typeof schema).properties.routes.items.properties)), 'not in the built-in schema');
   });
 
   it('the example names the shipped schema for yaml-language-server editors', () => {

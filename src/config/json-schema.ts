@@ -8,6 +8,7 @@
  * - TypeBox-only annotations (`hint`) are left out.
  */
 import { createRequire } from 'node:module';
+import type { TObject } from '@sinclair/typebox';
 import { ConfigSchema } from './schema.js';
 
 /** Where the schema is published: the file shipped in the npm package, so the project controls its content. */
@@ -64,8 +65,11 @@ export function schemaId(version = packageVersion()): string {
   return `https://unpkg.com/gatewayd@${version}/${SCHEMA_FILE}`;
 }
 
-export function jsonSchema(): Record<string, unknown> {
-  return { $schema: JSON_SCHEMA_DIALECT, $id: schemaId(), ...(forEditors(ConfigSchema) as Record<string, unknown>) };
+/** The JSON Schema of the built-in config, or of a config schema extended by plugins (configSchemaFor). */
+export function jsonSchema(schema: TObject = ConfigSchema): Record<string, unknown> {
+  // With plugins it is a different schema: it gets no $id (the published one is the built-in schema).
+  const id = schema === ConfigSchema ? { $id: schemaId() } : {};
+  return { $schema: JSON_SCHEMA_DIALECT, ...id, ...(forEditors(schema) as Record<string, unknown>) };
 }
 
 /** The text of gateway.schema.json (`npm run docs` writes it; a test keeps it in step). */
