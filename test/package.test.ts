@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -95,6 +95,24 @@ describe('the packed package', () => {
     assert.deepEqual(out['local'], [200, 'hi from a policy', true]);
     assert.deepEqual(out['proxied'], [200, 'backend /proxied?x=1']);
     assert.deepEqual(out['listener'], [200, 'backend /own-listener']);
+  });
+
+  it('ships the editor schema, the dashboard and the license, not the optional packages, and names them when needed', async () => {
+    const pkg = join(dir, 'node_modules', 'gatewayd');
+    for (const f of ['gateway.schema.json', 'gateway.example.yaml', join('dashboards', 'grafana.json'), 'LICENSE']) {
+      await access(join(pkg, f)).catch(() => assert.fail(`the package lacks ${f}`));
+    }
+    // (@opentelemetry/api, a few kB, comes with prom-client; the SDK is what weighs ~28 MB.)
+    for (const optional of ['pino-pretty', '@opentelemetry/sdk-trace-base', '@opentelemetry/exporter-trace-otlp-http', '@opentelemetry/resources']) {
+      await assert.rejects(access(join(dir, 'node_modules', optional)), `${optional} is not installed with gatewayd`);
+    }
+    await writeFile(join(dir, 'pretty.yaml'), '# yaml-language-server: $schema=./node_modules/gatewayd/gateway.schema.json\nlogging: { format: pretty }\nupstreams: {}\nroutes: []\n');
+    const r = await run(process.execPath, [join(pkg, 'dist', 'cli.js'), 'validate', 'pretty.yaml'], { cwd: dir, timeout: 30_000 }).then(
+      () => assert.fail('validate accepted format: pretty without pino-pretty'),
+      (err: { code?: number; stderr?: string }) => err,
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.stderr ?? '', /logging\.format: "pretty" needs the optional package pino-pretty, not installed \(npm install pino-pretty\)/);
   });
 
   it('ships types a strict TypeScript consumer compiles against', async () => {
