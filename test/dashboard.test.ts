@@ -60,6 +60,7 @@ describe('dashboards/grafana.json', () => {
   let backend: DemoBackend;
   let gw: TestGateway;
   let scrape = '';
+  let notFoundType = '';
 
   before(async () => {
     backend = await startDemoBackend();
@@ -80,7 +81,8 @@ routes:
     const statuses = [];
     for (const path of ['/api/a', '/api/b', '/nowhere', '/private', '/broken']) {
       const r = await fetch(gw.url + path);
-      await r.body?.cancel();
+      if (r.status === 404) notFoundType = ((await r.json()) as { type: string }).type;
+      else await r.body?.cancel();
       statuses.push(r.status);
     }
     assert.deepEqual(statuses, [200, 429, 404, 401, 502]);
@@ -111,6 +113,8 @@ routes:
     const route = dashboard.templating.list.find((v) => v.name === 'route')!;
     assert.match(route.definition, /"\(unmatched\)", "route", ""/);
     assert.match(scrape, /^gateway_http_requests_total\{route="",method="GET",status="404"\} 1$/m, 'the 404 is counted with route=""');
+    // (The 404's body: its problem type is a docs path the project publishes, not someone else's domain.)
+    assert.equal(notFoundType, 'https://unpkg.com/gatewayd/docs/errors.md#GW_ERR_ROUTE_NOT_FOUND');
     for (const p of dashboard.panels) {
       const names = p.targets.flatMap((t) => metricNames(promql(t.expr)));
       const seconds = names.some((n) => /_seconds(_bucket|_sum|_count)?$/.test(n) && !n.startsWith('process_cpu'));
