@@ -8,6 +8,7 @@ import { policyField, policyGlobalField, type AnyPolicy } from '../pipeline/cont
 import { Duration, Size, Strict } from './types.js';
 import { policyGlobalFields, policyRouteFields } from '../policies/fields.js';
 import { MetricsSchema, TracingSchema } from '../observe/schema.js';
+import { matchOptionFields, PathsSchema } from '../router/schema.js';
 
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'] as const;
 
@@ -25,6 +26,7 @@ export const ServerSchema = Strict(
     headersTimeout: Duration('Time allowed for a client to send the request head.', '30s'),
     requestTimeout: Duration('Time allowed for a client to send the whole request (0 disables; uploads need room).', '5m'),
     gracePeriod: Duration('On SIGTERM/SIGINT, how long in-flight requests may run before connections are closed.', '10s'),
+    paths: PathsSchema,
   },
   { default: {}, description: 'The proxy listener.' },
 );
@@ -83,6 +85,7 @@ export const MatchSchema = Strict(
         description: 'Header values that must all match exactly; "*" only requires presence.',
       }),
     ),
+    ...matchOptionFields,
   },
   { description: 'What a request must look like to take this route. One of path or pathPrefix is required.' },
 );

@@ -20,8 +20,10 @@ import {
 import { createUpstream, type PoolSet, type Upstream } from '../upstream/upstream.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { compileTrustedProxies, type TrustedProxies } from '../util/ip.js';
-import { compareSpecificity, type RouteMatcher } from './match.js';
+import { compareStatic, type RouteMatcher } from './match.js';
 import { compilePathPattern, type PathPattern } from './pattern.js';
+import { RouteIndex } from './route-index.js';
+import { routeWarnings } from './warnings.js';
 
 export interface CompiledRoute extends RouteInfo {
   readonly name: string;
@@ -45,7 +47,10 @@ export interface CompiledRoute extends RouteInfo {
 
 export interface Snapshot {
   readonly config: Config;
+  /** Most specific first (the order /routes and `gateway validate` show). */
   readonly routes: readonly CompiledRoute[];
+  /** Finds the route for a request (README "Which route wins"). */
+  readonly router: RouteIndex<CompiledRoute>;
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly trustedProxies: TrustedProxies;
   /** Lower-case header names removed from every client request (e.g. JWT claim headers). */
@@ -63,8 +68,8 @@ export interface Snapshot {
   readonly warnings: readonly string[];
 }
 
-function compileMatcher(route: RouteConfig): RouteMatcher {
-  const { path, pathPrefix, methods, hosts, headers } = route.match;
+export function compileMatcher(route: RouteConfig): RouteMatcher {
+  const { path, pathPrefix, methods, hosts, headers, methodFallthrough, caseInsensitive } = route.match;
   let kind: RouteMatcher['kind'] = 'prefix';
   let pattern: PathPattern | undefined;
   if (path !== undefined) {
@@ -78,6 +83,7 @@ function compileMatcher(route: RouteConfig): RouteMatcher {
   const prefix = pathPrefix !== undefined ? pathPrefix.replace(/\/+$/, '') : '';
   const exact = hosts?.filter((h) => !h.startsWith('*.')).map((h) => h.toLowerCase());
   const wild = hosts?.filter((h) => h.startsWith('*.')).map((h) => h.slice(1).toLowerCase());
+  const literal = pattern ? pattern.segments.filter((s) => s !== null).join('/') : path ?? prefix;
   return {
     kind,
     path: path ?? '',
@@ -87,6 +93,9 @@ function compileMatcher(route: RouteConfig): RouteMatcher {
     exactHosts: exact && exact.length > 0 ? new Set(exact) : undefined,
     wildcardHosts: wild && wild.length > 0 ? wild : undefined,
     headers: headers ? Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v] as const) : undefined,
+    fallthrough: methodFallthrough,
+    caseInsensitive,
+    literalHasUpper: /[A-Z]/.test(literal),
   };
 }
 
@@ -115,27 +124,6 @@ export function compileRewrite(route: RouteConfig, matcher: RouteMatcher): Compi
     };
   }
   return (path) => path;
-}
-
-/** Two routes that match exactly the same requests: the later one can never win. */
-function tieWarnings(routes: readonly CompiledRoute[]): string[] {
-  const warnings: string[] = [];
-  const key = (m: RouteMatcher) =>
-    JSON.stringify([m.kind, m.path, m.prefix, [...(m.exactHosts ?? [])].sort(), m.wildcardHosts, m.headers]);
-  for (let i = 0; i < routes.length; i++) {
-    for (let j = i + 1; j < routes.length; j++) {
-      const a = routes[i]!.matcher;
-      const b = routes[j]!.matcher;
-      if (compareSpecificity(a, b) !== 0 || key(a) !== key(b)) continue;
-      const overlap = !a.methods || !b.methods || [...a.methods].some((m) => b.methods!.has(m));
-      if (!overlap) continue;
-      const [first, second] = routes[i]!.index < routes[j]!.index ? [routes[i]!, routes[j]!] : [routes[j]!, routes[i]!];
-      warnings.push(
-        `routes[${second.index}] (${second.name}): matches the same requests as routes[${first.index}] (${first.name}), which is declared first and wins`,
-      );
-    }
-  }
-  return warnings;
 }
 
 export interface CompileOptions {
@@ -203,12 +191,13 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
       policies: hooks.map((h) => h.policy!),
     };
   });
-  // Stable sort: real ties keep declaration order.
-  routes.sort((a, b) => compareSpecificity(a.matcher, b.matcher) || a.index - b.index);
+  routes.sort(compareStatic);
+  const router = new RouteIndex(routes, { caseVariants: config.server.paths.caseVariants });
 
   return {
     config,
     routes,
+    router,
     upstreams,
     trustedProxies: compileTrustedProxies(config.server.trustedProxies),
     strippedRequestHeaders: stripped,
@@ -218,7 +207,7 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
     preRoutePolicies: preHooks.map((h) => h.policy!),
     observers: opts.observers ?? [],
     maxBodySize: serverMax === 0 ? Infinity : serverMax,
-    warnings: [...warnings, ...tieWarnings(routes)],
+    warnings: [...warnings, ...routeWarnings(routes, router)],
   };
 }
 

@@ -13,7 +13,7 @@ import { runDoneHooks, runRequestHooks } from '../pipeline/chain.js';
 import type { LocalReply } from '../pipeline/contract.js';
 import { RequestContext } from '../pipeline/context.js';
 import type { CompiledRoute, Snapshot } from '../router/compile.js';
-import { matchRoute } from '../router/match.js';
+import { refusalError } from '../router/match.js';
 import { normaliseTarget } from '../router/normalise.js';
 import { forward, type UpstreamEvents } from '../proxy/forward.js';
 import type { RequestTracer } from '../observe/tracing/tracer.js';
@@ -200,14 +200,8 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Ga
 
   /** Match the route, check what the route limits, run its chain (after the pre-route hooks), then the proxy. */
   function routeRequest(ctx: RequestContext, snapshot: Snapshot): void {
-    const found = matchRoute(snapshot.routes, ctx.method, ctx.host, ctx.path, ctx.req);
-    if (found === undefined) return replyError(ctx, new GatewayError('GW_ERR_ROUTE_NOT_FOUND', `No route for ${ctx.method} ${ctx.path}.`));
-    if (found.route === undefined) {
-      return replyError(
-        ctx,
-        new GatewayError('GW_ERR_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here; allowed: ${found.allow.join(', ')}.`, { allow: found.allow.join(', ') }),
-      );
-    }
+    const found = snapshot.router.match(ctx.method, ctx.host, ctx.path, ctx.req);
+    if (found?.route === undefined) return replyError(ctx, refusalError(found, ctx.method, ctx.path));
     const route: CompiledRoute = found.route;
     ctx.route = route;
     ctx.params = found.params;
