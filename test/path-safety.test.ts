@@ -111,3 +111,65 @@ routes:
     assert.equal(res.status, 431);
   });
 });
+
+/**
+ * Issue 15 item 2: path forms that common backends read as /admin/secret must not reach the public
+ * catch-all past a protected /admin prefix.
+ */
+describe('path forms backends treat as the same path', () => {
+  let backend: DemoBackend;
+  let strict: TestGateway;
+  let loose: TestGateway;
+  const config = (paths: string) => `
+server: { paths: ${paths} }
+jwt: { issuers: [{ name: local, issuer: https://auth.local, algorithms: [HS256], secret: "0123456789abcdef0123456789abcdef" }] }
+upstreams:
+  backend: { targets: [{ url: ${backend.url} }] }
+routes:
+  - { name: public, match: { pathPrefix: / }, upstream: backend }
+  - { name: admin, match: { pathPrefix: /admin }, upstream: backend, auth: { jwt: required } }
+`;
+  before(async () => {
+    backend = await startDemoBackend();
+    strict = await startGateway(config('{}'));
+    loose = await startGateway(config('{ matrixParameters: strip, trailingDotOrSpace: allow, caseVariants: route }'));
+  });
+  after(async () => {
+    await strict.close();
+    await loose.close();
+    await backend.close();
+  });
+  const get = (gw: TestGateway, target: string) => rawRequest(gw.port, `GET ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+
+  for (const target of ['/admin;x/secret', '/x/..;/admin/secret', '/ADMIN/secret', '/admin./secret', '/admin%2e/secret', '/admin%20/secret', '/Admin;x/secret']) {
+    it(`refuses ${target} by default (400 GW_ERR_PATH_INVALID, never proxied)`, async () => {
+      const before = backend.count();
+      const res = await get(strict, target);
+      assert.equal(res.status, 400, res.raw);
+      assert.equal((JSON.parse(res.body) as { code: string }).code, 'GW_ERR_PATH_INVALID');
+      assert.equal(backend.count(), before);
+    });
+  }
+
+  for (const target of ['/admin;x/secret', '/x/..;/admin/secret']) {
+    it(`matrixParameters: strip matches ${target} as /admin/secret (the protected route answers)`, async () => {
+      const before = backend.count();
+      const res = await get(loose, target);
+      assert.equal(res.status, 401, res.raw);
+      assert.equal(backend.count(), before);
+    });
+  }
+
+  it('matrixParameters: strip forwards the stripped path', async () => {
+    const res = await get(loose, '/files;jsessionid=1/a;v=2?q=1');
+    assert.equal(res.status, 200);
+    assert.equal((JSON.parse(res.body) as { rawPath: string }).rawPath, '/files/a');
+  });
+
+  it('the looser options route by the exact spelling, as Envoy and nginx do', async () => {
+    for (const target of ['/ADMIN/secret', '/admin./secret', '/admin%20/secret']) {
+      const res = await get(loose, target);
+      assert.equal(res.status, 200, `${target}: ${res.raw}`);
+    }
+  });
+});

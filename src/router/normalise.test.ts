@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { normaliseTarget } from './normalise.js';
+import { normaliseTarget, type PathRules } from './normalise.js';
 
-const path = (url: string) => {
-  const r = normaliseTarget(url);
+const path = (url: string, rules?: PathRules) => {
+  const r = normaliseTarget(url, rules);
   return typeof r === 'string' ? r : r.path;
 };
 
@@ -14,7 +14,6 @@ describe('normaliseTarget', () => {
     assert.equal(path('/a/b/'), '/a/b/');
     assert.equal(path('/file.tar.gz'), '/file.tar.gz');
     assert.equal(path('/a/.well-known/x'), '/a/.well-known/x');
-    assert.equal(path('/a/...'), '/a/...');
   });
 
   it('removes dot segments (RFC 3986 5.2.4)', () => {
@@ -62,5 +61,29 @@ describe('normaliseTarget', () => {
     assert.equal(normaliseTarget('http://user@example.com/'), 'GW_ERR_BAD_REQUEST');
     assert.equal(normaliseTarget('*'), 'GW_ERR_BAD_REQUEST');
     assert.equal(normaliseTarget('ftp://x/'), 'GW_ERR_BAD_REQUEST');
+  });
+
+  it('issue 15: refuses ";" (matrix parameters) by default, or strips it before anything else', () => {
+    for (const bad of ['/admin;x/secret', '/x/..;/admin/secret', '/admin;/secret', '/a;b', '/%61dmin;x/s']) {
+      assert.equal(path(bad), 'GW_ERR_PATH_INVALID', bad);
+    }
+    const strip: PathRules = { matrixParameters: 'strip', trailingDotOrSpace: 'refuse' };
+    assert.equal(path('/admin;x/secret', strip), '/admin/secret');
+    assert.equal(path('/x/..;/admin/secret', strip), '/admin/secret');
+    assert.equal(path('/a;jsessionid=1', strip), '/a');
+    assert.equal(path('/;x/a', strip), '/a');
+    assert.equal(path('/a%3Bb'), '/a%3Bb', 'an encoded ";" is data, not a parameter');
+  });
+
+  it('issue 15: refuses segments ending in a dot or a space unless allowed', () => {
+    for (const bad of ['/admin./secret', '/admin%2e/secret', '/admin%20/secret', '/admin.../x', '/a/...', '/file.', '/a/b./']) {
+      assert.equal(path(bad), 'GW_ERR_PATH_INVALID', bad);
+    }
+    const allow: PathRules = { matrixParameters: 'refuse', trailingDotOrSpace: 'allow' };
+    assert.equal(path('/admin./secret', allow), '/admin./secret');
+    assert.equal(path('/admin%20/secret', allow), '/admin%20/secret');
+    assert.equal(path('/a./../b'), '/b', 'judged after dot segments are removed: the backend gets /b');
+    assert.equal(path('/.well-known/x'), '/.well-known/x');
+    assert.equal(path('/a%20b/c'), '/a%20b/c');
   });
 });

@@ -3,11 +3,25 @@
  * is what the upstream receives, so no route can be reached by a path another route would claim:
  * - RFC 3986 §2.3/§6.2.2.2: percent-encoded unreserved characters are decoded (`%2e` → `.`, `%41` → `A`);
  *   other escapes are kept, with upper-case hex.
+ * - `;` in a segment (matrix parameters) is refused, or with `server.paths.matrixParameters: strip`
+ *   cut off with the rest of its segment, before anything else looks at the segments: Tomcat and
+ *   Spring drop it, so `/admin;x/secret` is `/admin/secret` and `/x/..;/admin` is `/admin` to them
+ *   (CVE-2020-1957, the Tomcat "..;" traversal).
  * - RFC 3986 §5.2.4: dot segments are removed after that decoding (`/a/%2e%2e/b` → `/b`).
  * - Empty segments are collapsed (`//` → `/`), as nginx does (merge_slashes).
+ * - A segment ending in `.` or a space (`%20`) is refused unless `server.paths.trailingDotOrSpace: allow`:
+ *   Windows file APIs, IIS and some Java containers drop them, so `/admin./secret` is `/admin/secret` there.
  * - Encoded `/` (%2F) and `\` (%5C), raw `\`, NUL and other control characters are rejected: backends
  *   disagree on them (CVE-2021-22112, CVE-2019-0232, the Kong/Envoy %2F advisories).
  */
+
+/** `server.paths` (src/router/schema.ts). */
+export interface PathRules {
+  readonly matrixParameters: 'refuse' | 'strip';
+  readonly trailingDotOrSpace: 'refuse' | 'allow';
+}
+
+const STRICT: PathRules = { matrixParameters: 'refuse', trailingDotOrSpace: 'refuse' };
 
 export interface NormalisedTarget {
   /** The normalised path, always starting with `/`. */
@@ -38,14 +52,25 @@ function isPathChar(c: number): boolean {
   return isUnreserved(c) || c === 47 || c === 33 || c === 36 || (c >= 38 && c <= 44) || c === 59 || c === 61 || c === 58 || c === 64;
 }
 
-/** RFC 3986 §5.2.4 remove_dot_segments, with empty segments collapsed. */
-function removeDotSegments(path: string): string {
+/**
+ * Matrix parameters, then RFC 3986 §5.2.4 remove_dot_segments with empty segments collapsed, then the
+ * trailing dot/space rule, on an already decoded path.
+ */
+function cleanSegments(path: string, rules: PathRules): string | NormaliseFailure {
   const parts = path.split('/');
   const out: string[] = [];
   for (let i = 1; i < parts.length; i++) {
-    const seg = parts[i]!;
+    let seg = parts[i]!;
+    const semi = seg.indexOf(';');
+    if (semi !== -1) {
+      if (rules.matrixParameters === 'refuse') return 'GW_ERR_PATH_INVALID';
+      seg = parts[i] = seg.slice(0, semi);
+    }
     if (seg === '..') out.pop();
     else if (seg !== '.' && seg !== '') out.push(seg);
+  }
+  if (rules.trailingDotOrSpace === 'refuse') {
+    for (const seg of out) if (seg.endsWith('.') || seg.endsWith('%20')) return 'GW_ERR_PATH_INVALID';
   }
   const last = parts[parts.length - 1];
   const trailing = parts.length > 1 && (last === '' || last === '.' || last === '..');
@@ -53,12 +78,13 @@ function removeDotSegments(path: string): string {
   return trailing && out.length > 0 ? joined + '/' : joined;
 }
 
-function normalisePath(raw: string): string | NormaliseFailure {
-  // Fast path: only plain path characters, no `//`, no dot segment: already normal.
+function normalisePath(raw: string, rules: PathRules): string | NormaliseFailure {
+  // Fast path: only plain path characters, no `;`, no `//`, no segment ending in `.` (which covers
+  // the dot segments): already normal.
   let plain = true;
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
-    if (!isPathChar(c)) {
+    if (!isPathChar(c) || c === 59) {
       plain = false;
       break;
     }
@@ -66,12 +92,9 @@ function normalisePath(raw: string): string | NormaliseFailure {
       plain = false;
       break;
     }
-    if (c === 46 && raw.charCodeAt(i - 1) === 47) {
-      const n = raw.charCodeAt(i + 1);
-      if (Number.isNaN(n) || n === 47 || (n === 46 && (i + 2 === raw.length || raw.charCodeAt(i + 2) === 47))) {
-        plain = false;
-        break;
-      }
+    if (c === 46 && (i + 1 === raw.length || raw.charCodeAt(i + 1) === 47)) {
+      plain = false;
+      break;
     }
   }
   if (plain) return raw;
@@ -95,11 +118,11 @@ function normalisePath(raw: string): string | NormaliseFailure {
       decoded += raw[i];
     }
   }
-  return removeDotSegments(decoded);
+  return cleanSegments(decoded, rules);
 }
 
 /** Split and normalise a request target (origin-form or absolute-form). */
-export function normaliseTarget(url: string): NormalisedTarget | NormaliseFailure {
+export function normaliseTarget(url: string, rules: PathRules = STRICT): NormalisedTarget | NormaliseFailure {
   let rest = url;
   let authority: string | undefined;
   if (rest.charCodeAt(0) !== 47) {
@@ -118,7 +141,7 @@ export function normaliseTarget(url: string): NormalisedTarget | NormaliseFailur
     const c = query.charCodeAt(i);
     if (c < 0x20 || c === 0x7f || c === 35) return 'GW_ERR_BAD_REQUEST';
   }
-  const path = normalisePath(rawPath);
+  const path = normalisePath(rawPath, rules);
   if (path === 'GW_ERR_PATH_INVALID' || path === 'GW_ERR_BAD_REQUEST') return path;
   return { path, query, authority };
 }

@@ -8,6 +8,18 @@ import { Strict } from '../config/types.js';
 
 export const PathsSchema = Strict(
   {
+    matrixParameters: Type.Union([Type.Literal('refuse'), Type.Literal('strip')], {
+      default: 'refuse',
+      description:
+        'A ";" in a path segment (matrix parameters, Tomcat/Spring "/admin;x" and "/..;/") is refused with 400 GW_ERR_PATH_INVALID (refuse), ' +
+        'or everything from ";" to the end of each segment is removed before matching and forwarding (strip).',
+    }),
+    trailingDotOrSpace: Type.Union([Type.Literal('refuse'), Type.Literal('allow')], {
+      default: 'refuse',
+      description:
+        'A path segment ending in "." or in a space ("%20"), which Windows/IIS-style backends read without it ("/admin./x" as "/admin/x"), ' +
+        'is refused with 400 GW_ERR_PATH_INVALID (refuse) or matched and forwarded as it is (allow).',
+    }),
     caseVariants: Type.Union([Type.Literal('refuse'), Type.Literal('route')], {
       default: 'refuse',
       description:

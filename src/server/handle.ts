@@ -158,7 +158,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Ga
     if (scan.duplicate !== undefined) {
       return replyError(ctx, new GatewayError('GW_ERR_HEADER_DUPLICATE', `More than one ${scan.duplicate} header.`));
     }
-    const target = normaliseTarget(req.url ?? '/');
+    const target = normaliseTarget(req.url ?? '/', snapshot.config.server.paths);
     if (typeof target === 'string') return replyError(ctx, new GatewayError(target));
     ctx.path = target.path;
     ctx.query = target.query;
