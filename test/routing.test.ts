@@ -73,3 +73,51 @@ routes:
     });
   }
 });
+
+describe('routing: Host canonical form and syntax (issue 15 item 8)', () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+  before(async () => {
+    backend = await startDemoBackend();
+    gw = await startGateway(
+      `
+jwt: { issuers: [{ name: local, issuer: https://auth.local, algorithms: [HS256], secret: "\${JWT_SECRET}" }] }
+upstreams:
+  backend: { targets: [{ url: ${backend.url} }] }
+routes:
+  - { name: public, match: { pathPrefix: / }, upstream: backend }
+  - { name: secure, match: { pathPrefix: /, hosts: [secure.example.com, "*.internal.example.com"] }, upstream: backend, auth: { jwt: required } }
+`,
+      { JWT_SECRET: SECRET },
+    );
+  });
+  after(async () => {
+    await gw.close();
+    await backend.close();
+  });
+  const get = (host: string) => rawRequest(gw.port, `GET /x HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+
+  for (const host of ['secure.example.com', 'secure.example.com.', 'SECURE.example.com.:8000', 'a.internal.example.com.']) {
+    it(`Host: ${host} takes the host-based route`, async () => {
+      const before = backend.count();
+      assert.equal((await get(host)).status, 401);
+      assert.equal(backend.count(), before);
+    });
+  }
+
+  for (const host of ['[secure.example.com]', 'a@b', 'secure.example.com:x', 'a b']) {
+    it(`Host: ${host} is refused with 400 GW_ERR_HOST_INVALID`, async () => {
+      const before = backend.count();
+      const res = await get(host);
+      assert.equal(res.status, 400, res.raw);
+      assert.equal(res.headers['content-type'], 'application/problem+json');
+      assert.equal((JSON.parse(res.body) as { code: string }).code, 'GW_ERR_HOST_INVALID');
+      assert.equal(backend.count(), before);
+    });
+  }
+
+  it('other valid hosts go to the catch-all', async () => {
+    assert.equal((await get('other.example.com')).status, 200);
+    assert.equal((await get('[::1]:80')).status, 200);
+  });
+});

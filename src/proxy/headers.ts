@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import { util } from 'undici';
 import { removeHeaders } from '../util/header-list.js';
 
@@ -183,15 +184,60 @@ export function isWellFormedRequestId(id: string): boolean {
   return true;
 }
 
-/** Host header → lower-case host name without port (`[::1]:80` → `[::1]`). */
-export function hostName(host: string): string {
-  let h = host;
-  if (h.charCodeAt(0) === 91) {
-    const end = h.indexOf(']');
-    h = end === -1 ? h : h.slice(0, end + 1);
-  } else {
-    const colon = h.indexOf(':');
-    if (colon !== -1) h = h.slice(0, colon);
+/** RFC 3986 unreserved / sub-delims (the characters of a reg-name besides pct-encoded). */
+function isRegNameChar(c: number): boolean {
+  return (
+    (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126 || // unreserved
+    c === 33 || c === 36 || (c >= 38 && c <= 44) || c === 59 || c === 61 // ! $ & ' ( ) * + , ; =
+  );
+}
+
+function isHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+}
+
+/** `*DIGIT` from `from` to the end (RFC 3986 port; empty is allowed). */
+function isPort(h: string, from: number): boolean {
+  for (let i = from; i < h.length; i++) {
+    const c = h.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
   }
-  return h.toLowerCase();
+  return true;
+}
+
+/** RFC 3986 §3.2.2 IP-literal without its brackets: an IPv6 address (no zone) or IPvFuture. */
+function isIpLiteral(inside: string): boolean {
+  if (inside.charCodeAt(0) === 118 || inside.charCodeAt(0) === 86) return /^[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+$/.test(inside);
+  return !inside.includes('%') && isIPv6(inside); // RFC 3986's IPv6address has no zone id
+}
+
+/**
+ * Host header (or absolute-form authority) → the name routes are matched against: lower case, no
+ * port, no trailing dot (`Secure.Example.com.:443` → `secure.example.com`; a fully qualified name is
+ * the same host, RFC 1034 §3.1). undefined when it is not `uri-host [ ":" port ]` (RFC 9112 §3.2,
+ * RFC 3986 §3.2.2): `[secure.example.com]`, `a@b`, `a b`, `x:80:80` are refused, not matched as
+ * some other route's host.
+ */
+export function hostName(host: string): string | undefined {
+  let name: string;
+  if (host.charCodeAt(0) === 91) {
+    const end = host.indexOf(']');
+    if (end === -1 || !isIpLiteral(host.slice(1, end))) return undefined;
+    if (end + 1 < host.length && (host.charCodeAt(end + 1) !== 58 || !isPort(host, end + 2))) return undefined;
+    name = host.slice(0, end + 1);
+  } else {
+    let i = 0;
+    for (; i < host.length; i++) {
+      const c = host.charCodeAt(i);
+      if (c === 58) break;
+      if (c === 37) {
+        if (!isHex(host.charCodeAt(i + 1)) || !isHex(host.charCodeAt(i + 2))) return undefined;
+        i += 2;
+      } else if (!isRegNameChar(c)) return undefined;
+    }
+    if (i < host.length && !isPort(host, i + 1)) return undefined;
+    name = i < host.length ? host.slice(0, i) : host;
+    if (name.length > 1 && name.charCodeAt(name.length - 1) === 46) name = name.slice(0, -1);
+  }
+  return name.toLowerCase();
 }

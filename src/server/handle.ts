@@ -165,7 +165,9 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Ga
     if (target.authority !== undefined && scan.host !== undefined && !sameAuthority(target.authority, scan.host)) {
       return replyError(ctx, new GatewayError('GW_ERR_HOST_MISMATCH'));
     }
-    ctx.host = hostName(target.authority ?? scan.host ?? '');
+    const name = hostName(target.authority ?? scan.host ?? '');
+    if (name === undefined) return replyError(ctx, new GatewayError('GW_ERR_HOST_INVALID'));
+    ctx.host = name;
 
     const headers = scan.headers;
     const proto = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
