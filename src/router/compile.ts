@@ -20,7 +20,7 @@ import {
 import { createUpstream, type PoolSet, type Upstream } from '../upstream/upstream.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { compileTrustedProxies, type TrustedProxies } from '../util/ip.js';
-import { compareStatic, type RouteMatcher } from './match.js';
+import { sortStatic, type RouteMatcher } from './match.js';
 import { compilePathPattern, type PathPattern } from './pattern.js';
 import { RouteIndex } from './route-index.js';
 import { routeWarnings } from './warnings.js';
@@ -191,7 +191,7 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
       policies: hooks.map((h) => h.policy!),
     };
   });
-  routes.sort(compareStatic);
+  sortStatic(routes);
   const router = new RouteIndex(routes, { caseVariants: config.server.paths.caseVariants });
 
   return {

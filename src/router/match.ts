@@ -141,8 +141,10 @@ export function staticKey(m: RouteMatcher): MatchKey {
   return [...host, ...pathKey(m), m.headers?.length ?? 0, m.methods ? 1 : 0];
 }
 
-export function compareStatic(a: Matchable, b: Matchable): number {
-  return compareKeys(staticKey(a.matcher), staticKey(b.matcher)) || a.index - b.index;
+/** Sort routes most specific first, each key computed once (10,000 routes: 140,000 comparisons). */
+export function sortStatic<R extends Matchable>(routes: R[]): R[] {
+  const keys = new Map(routes.map((r) => [r, staticKey(r.matcher)]));
+  return routes.sort((a, b) => compareKeys(keys.get(a)!, keys.get(b)!) || a.index - b.index);
 }
 
 /** Within a group: a method list before "any method", then declaration order. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RouteConfig } from '../config/schema.js';
 import { compileMatcher } from './compile.js';
-import { compareStatic, matchReference, type Matchable, type MatchResult, type RouteMatcher } from './match.js';
+import { matchReference, sortStatic, type Matchable, type MatchResult, type RouteMatcher } from './match.js';
 import { RouteIndex } from './route-index.js';
 
 /** mulberry32: small, seedable, good enough to spread cases. */
@@ -53,7 +53,7 @@ function table(rand: () => number): TestRoute[] {
     const name = `r${i}`;
     routes.push({ name, index: i, matcher: compileMatcher({ name, match } as unknown as RouteConfig) });
   }
-  return routes.sort(compareStatic);
+  return sortStatic(routes);
 }
 
 function request(rand: () => number): { method: string; host: string; path: string; headers: Record<string, string> } {

@@ -20,16 +20,17 @@ function tieWarnings(routes: readonly CompiledRoute[]): string[] {
   const byCondition = new Map<string, CompiledRoute[]>();
   for (const r of routes) {
     const m = r.matcher;
-    const key = JSON.stringify([
+    // Joined with characters no host, path or header name can hold.
+    const key = [
       m.kind,
       m.path,
       m.prefix,
-      m.caseInsensitive,
-      [...(m.exactHosts ?? [])].sort(),
-      [...(m.wildcardHosts ?? [])].sort(),
-      [...(m.headers ?? [])].sort(),
-      m.methods === undefined,
-    ]);
+      m.caseInsensitive ? 'i' : '',
+      m.exactHosts ? [...m.exactHosts].sort().join(' ') : '',
+      m.wildcardHosts ? [...m.wildcardHosts].sort().join(' ') : '',
+      m.headers ? m.headers.map(([k, v]) => `${k}:${v}`).sort().join('\n') : '',
+      m.methods === undefined ? 'any' : '',
+    ].join('\t');
     const list = byCondition.get(key);
     if (list) list.push(r);
     else byCondition.set(key, [r]);
