@@ -233,9 +233,9 @@ function get(port, path, headers = {}) {
   });
 }
 
-/** Poll until the child answers 2xx on path; fails when it exits, answers non-2xx at the end, or takes > 20 s. */
+/** Poll until the child answers 2xx on path; fails when it exits, answers non-2xx at the end, or takes > 60 s. */
 async function waitUp(child, port, path, headers) {
-  let deadline = Date.now() + 20_000;
+  let deadline = Date.now() + 60_000; // a 10,000-route config takes seconds to parse and validate
   let answered = false;
   let last = { status: 0, body: '' };
   while (Date.now() < deadline) {
@@ -251,7 +251,7 @@ async function waitUp(child, port, path, headers) {
     ? `exited (code ${child.exitCode ?? child.signalCode})`
     : last.status
       ? `answered ${last.status} on ${path}: ${last.body.slice(0, 300)}`
-      : `did not answer on ${HOST}:${port} within 20 s (${last.body})`;
+      : `did not answer on ${HOST}:${port} within 60 s (${last.body})`;
   fail(`${child.benchName} ${why}\n--- ${child.logFile} (last lines):\n${tail(child.logFile)}`);
 }
 
@@ -293,7 +293,10 @@ function runSetup(sc, env) {
     }
     for (const line of stdout.split('\n')) {
       const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*?)\s*$/.exec(line);
-      if (m) out[m[1]] = m[2].replace(/^(['"])(.*)\1$/, '$2');
+      if (!m) continue;
+      out[m[1]] = m[2].replace(/^(['"])(.*)\1$/, '$2');
+      // A generated config (e.g. 10,000 routes) replaces the scenario file for the gateway.
+      if (m[1] === 'BENCH_CONFIG') sc.config = resolve(ROOT, out.BENCH_CONFIG);
     }
   }
   return out;
@@ -521,7 +524,7 @@ async function main() {
 
   // Scenario setup runs once; its env feeds the headers and the gateway process.
   for (const sc of scenarios) {
-    sc.env = runSetup(sc, { ...BASE_ENV, BACKEND_URL: backendUrl, ...(sc.redis ? { REDIS_URL: redisUrl } : {}) });
+    sc.env = runSetup(sc, { ...BASE_ENV, BACKEND_URL: backendUrl, BENCH_TMP: logDir, ...(sc.redis ? { REDIS_URL: redisUrl } : {}) });
     sc.headerList = parseHeaders(sc, sc.env);
   }
 
@@ -539,7 +542,7 @@ async function main() {
     for (const sc of scenarios) {
       const [port, adminPort] = await freePorts(2);
       const env = { ...sc.env, BACKEND_URL: backendUrl, PORT: String(port), ADMIN_PORT: String(adminPort) };
-      const gw = startChild(`gateway-${sc.name}-r${round}`, node, [CLI, 'start', '--config', sc.file], { env, cpu: cfg.pin ? GATEWAY_CPU : undefined });
+      const gw = startChild(`gateway-${sc.name}-r${round}`, node, [CLI, 'start', '--config', sc.config ?? sc.file], { env, cpu: cfg.pin ? GATEWAY_CPU : undefined });
       await waitUp(gw, port, URL_PATH, Object.fromEntries(sc.headerList));
       targets.push({ name: sc.name, label: `gateway ${sc.name}`, port, headers: sc.headerList, watch: gw });
     }
