@@ -61,6 +61,8 @@ routes:
     const w = body.warnings.join('\n');
     assert.match(w, /routes\[1\] \(orders\): POST, PUT, PATCH, DELETE, OPTIONS, TRACE \/api\/orders are refused with 405 here; .* routes\[0\] \(public\), which has no jwt-auth/);
     assert.match(w, /routes\[2\] \(reports\): methodFallthrough sends POST, .* to routes\[0\] \(public\), which has no jwt-auth/);
+    const reports = (body as unknown as { routes: Array<{ name: string; match: Record<string, unknown> }> }).routes.find((r) => r.name === 'reports');
+    assert.equal(reports?.match['methodFallthrough'], true);
   });
 
   for (const target of ['/ADMIN/secret', '/Admin/secret', '/aDmIn']) {

@@ -66,7 +66,7 @@ export const validateCommand: Command = {
       printJson({ ok: true, routes: table, warnings: snapshot.warnings });
       return 0;
     }
-    console.log(`${file}: ok, ${table.length} route${table.length === 1 ? '' : 's'} (first match wins, in this order)`);
+    console.log(`${file}: ok, ${table.length} route${table.length === 1 ? '' : 's'} (most specific first: README "Which route wins")`);
     const rows = table.map((r, i) => {
       const m = r.match;
       const path = (m['path'] ?? `${String(m['pathPrefix'])}/**`) as string;

@@ -220,6 +220,8 @@ export function describeRoutes(snapshot: Snapshot): unknown[] {
       methods: r.matcher.methods ? [...r.matcher.methods] : 'any',
       hosts: r.config.match.hosts ?? 'any',
       ...(r.matcher.headers ? { headers: Object.fromEntries(r.matcher.headers) } : {}),
+      ...(r.matcher.fallthrough ? { methodFallthrough: true } : {}),
+      ...(r.matcher.caseInsensitive ? { caseInsensitive: true } : {}),
     },
     upstream: r.upstream.name,
     targets: r.upstream.targets.map((t) => t.origin + t.basePath),
