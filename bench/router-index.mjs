@@ -7,6 +7,8 @@
  *   mixed:  exact paths, :param patterns, prefixes, hosts, methods and header conditions
  */
 import pino from 'pino';
+import { Registry } from 'prom-client';
+import { BUILTIN_POLICIES } from '../dist/policies/index.js';
 import { parseConfig } from '../dist/config/load.js';
 import { NO_METRICS } from '../dist/pipeline/policy.js';
 import { compileSnapshot } from '../dist/router/compile.js';
@@ -46,7 +48,11 @@ const parseMs = performance.now() - t;
 const pools = new PoolSet();
 t = performance.now();
 const cpu = process.cpuUsage();
-const snap = await compileSnapshot(config, warnings, { services: { logger: pino({ level: 'silent' }), metrics: NO_METRICS, env: {} }, pools });
+const snap = await compileSnapshot(config, warnings, {
+  services: { logger: pino({ level: 'silent' }), metrics: NO_METRICS, registry: new Registry(), env: {}, configDir: '' },
+  pools,
+  policies: BUILTIN_POLICIES,
+});
 const compileMs = performance.now() - t;
 const compileCpu = process.cpuUsage(cpu);
 await pools.closeAll();
