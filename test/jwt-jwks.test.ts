@@ -23,11 +23,11 @@ async function startIdp() {
   return { state, url, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
 }
 
-const config = (backendUrl: string, jwksUri: string, refresh = '300ms') => `
+const config = (backendUrl: string, jwksUri: string, refresh = '300ms', cooldown = '200ms') => `
 jwt:
   issuers:
     - { name: idp, issuer: "${ISS}", audiences: [api], algorithms: [RS256, ES256], jwksUri: "${jwksUri}" }
-  jwks: { timeout: 1s, refreshInterval: ${refresh}, cooldown: 200ms }
+  jwks: { timeout: 1s, refreshInterval: ${refresh}, cooldown: ${cooldown} }
 upstreams:
   backend: { targets: [{ url: ${backendUrl} }] }
 routes:
@@ -90,7 +90,9 @@ describe('JWKS: no stampede (no background refresh, so every fetch counted is on
     backend = await startDemoBackend();
     idp = await startIdp();
     idp.state.doc = jwks({ key: k2.publicKey, kid: 'k2', alg: 'ES256' });
-    gw = await startGateway(config(backend.url, idp.url, '1h'));
+    // A cooldown long enough that 60 concurrent requests on a loaded machine all fall inside it
+    // (with 200 ms, requests that arrived late started a second, legitimate fetch).
+    gw = await startGateway(config(backend.url, idp.url, '1h', '2s'));
   });
   after(async () => {
     await gw.close();
@@ -103,7 +105,7 @@ describe('JWKS: no stampede (no background refresh, so every fetch counted is on
   it('no stampede: many concurrent unknown kids cause one fetch', async () => {
     idp.state.doc = jwks({ key: k2.publicKey, kid: 'k2', alg: 'ES256' }, { key: k3.publicKey, kid: 'k3', alg: 'RS256' });
     idp.state.delayMs = 100;
-    await new Promise((r) => setTimeout(r, 220));
+    await new Promise((r) => setTimeout(r, 2100)); // past the cooldown of the start-up fetch
     const tokens = await Promise.all(Array.from({ length: 40 }, (_, i) => jose('RS256', k3.privateKey, claims(`u${i}`), { kid: 'k3' })));
     const bogus = await Promise.all(Array.from({ length: 20 }, (_, i) => jose('RS256', k3.privateKey, claims(`x${i}`), { kid: `unknown-${i}` })));
     const hits = idp.state.hits;
