@@ -30,6 +30,14 @@ const USAGE = `Usage: npm run bench -- [options]        (or the env variables in
   --tool auto         wrk | autocannon | auto (wrk when installed)         [LOAD_TOOL]
   --backend demo      demo (the gateway's demo backend) | nginx (a fixed
                       JSON answer, as the shared peer harness uses)        [BACKEND]
+  --bare              also run the bare node:http + undici proxy (bench/
+                      bare-proxy.mjs) in the turns, pinned like a gateway  [BARE=1]
+  --latency           fixed-rate latency at 50% and 80% of plain's req/s
+                      (bench/fixed-rate.mjs), gateways and bare proxy;
+                      needs plain among the scenarios; implies --bare     [LATENCY=1]
+  --max-steal 5       a round with more CPU steal (%, /proc/stat) is run
+                      again ...                                            [MAX_STEAL]
+  --steal-repeats 2   ... at most this many times per round                [STEAL_REPEATS]
   --list              list the scenarios and exit`;
 
 let opts;
@@ -45,6 +53,10 @@ try {
       pin: { type: 'boolean' },
       tool: { type: 'string' },
       backend: { type: 'string' },
+      bare: { type: 'boolean' },
+      latency: { type: 'boolean' },
+      'max-steal': { type: 'string' },
+      'steal-repeats': { type: 'string' },
       list: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -88,12 +100,20 @@ const cfg = {
   pin: opts.pin ?? ['1', 'true', 'yes'].includes(process.env.PIN ?? ''),
   tool: opts.tool ?? process.env.LOAD_TOOL ?? 'auto',
   backend: opts.backend ?? process.env.BACKEND ?? 'demo',
+  latency: opts.latency ?? ['1', 'true', 'yes'].includes(process.env.LATENCY ?? ''),
+  bare: opts.bare ?? ['1', 'true', 'yes'].includes(process.env.BARE ?? ''),
+  maxSteal: Number(opts['max-steal'] ?? process.env.MAX_STEAL ?? '5'),
+  stealRepeats: int('STEAL_REPEATS', opts['steal-repeats'] ?? process.env.STEAL_REPEATS ?? '2', 0, 20),
   scenarios: (opts.scenarios ?? process.env.SCENARIOS ?? 'plain').split(',').map((s) => s.trim()).filter(Boolean),
 };
 for (const s of cfg.scenarios) {
   if (!allScenarios.includes(s)) usageError(`unknown scenario "${s}" (have: ${allScenarios.join(', ')})`);
 }
 if (cfg.scenarios.length === 0) usageError('SCENARIOS is empty');
+if (!(cfg.maxSteal >= 0 && cfg.maxSteal <= 100)) usageError(`MAX_STEAL must be a percentage from 0 to 100; got "${opts['max-steal'] ?? process.env.MAX_STEAL}"`);
+if (cfg.latency && !cfg.scenarios.includes('plain')) usageError('LATENCY=1 needs plain among the SCENARIOS (its req/s sets the rates)');
+if (cfg.latency) cfg.bare = true;
+const LATENCY_LOADS = [0.5, 0.8];
 
 function onPath(bin) {
   return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, bin)));
@@ -116,6 +136,13 @@ if (!existsSync(CLI)) {
   process.exit(1);
 }
 const GATEWAY_CPU = '1';
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
 const LOAD_CPU = '0';
 
 // Defaults for scenarios that need a signed token (the same ones the shared peer harness uses).
@@ -330,6 +357,34 @@ function cpuTicks(pid) {
   }
 }
 
+/**
+ * The machine's CPU time counters from /proc/stat (clock ticks): the `cpu` line (all CPUs) and the
+ * lines of the CPUs the bench pins to. Steal is time a virtual CPU was ready but the hypervisor ran
+ * someone else: on a shared host it makes a round slower by itself.
+ */
+function cpuStat() {
+  const out = {};
+  try {
+    for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
+      const m = /^(cpu\d*)\s+(.*)$/.exec(line);
+      if (!m) continue;
+      const f = m[2].trim().split(/\s+/).map(Number);
+      // user nice system idle iowait irq softirq steal (guest time is already in user)
+      out[m[1]] = { total: f.slice(0, 8).reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+    }
+  } catch {
+    // no /proc/stat (not Linux): steal is unknown
+  }
+  return out;
+}
+
+/** Steal as a share of the time between two cpuStat() readings: all CPUs, and the worst pinned CPU. */
+function stealShare(a, b) {
+  const share = (k) => (a[k] && b[k] && b[k].total > a[k].total ? (b[k].steal - a[k].steal) / (b[k].total - a[k].total) : NaN);
+  const pinned = cfg.pin ? Math.max(share(`cpu${GATEWAY_CPU}`), share(`cpu${LOAD_CPU}`)) : NaN;
+  return { all: share('cpu'), worst: Number.isFinite(pinned) ? Math.max(pinned, share('cpu')) : share('cpu') };
+}
+
 // ------------------------------------------------------------------ load tools
 /** wrk prints 812.00us / 1.23ms / 1.02s / 1.50m / 1.00h: milliseconds. */
 function wrkMs(v) {
@@ -355,11 +410,16 @@ function parseWrk(out) {
   };
 }
 
-function runLoad(port, headers, secs) {
+function runLoad(port, headers, secs, rate) {
   const url = `http://${HOST}:${port}${URL_PATH}`;
   let cmd;
   let args;
-  if (cfg.tool === 'wrk') {
+  const tool = rate !== undefined ? 'fixed-rate' : cfg.tool;
+  if (tool === 'fixed-rate') {
+    cmd = process.execPath;
+    args = [join(ROOT, 'bench', 'fixed-rate.mjs'), '--url', url, '--rate', String(Math.round(rate)), '--duration', String(secs), '--warmup', '1',
+      '--conns', String(cfg.conns), ...headers.flatMap(([k, v]) => ['-H', `${k}: ${v}`])];
+  } else if (cfg.tool === 'wrk') {
     cmd = 'wrk';
     args = ['-t1', `-c${cfg.conns}`, `-d${secs}s`, '--latency', ...headers.flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
   } else {
@@ -370,24 +430,32 @@ function runLoad(port, headers, secs) {
   if (cfg.pin) [cmd, args] = ['taskset', ['-c', LOAD_CPU, cmd, ...args]];
   return new Promise((resolveLoad, rejectLoad) => {
     const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.benchName = cfg.tool;
+    child.benchName = tool;
     children.add(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
     child.stderr.on('data', (c) => (stderr += c));
     // The tool stops by itself after secs; this is the backstop.
-    const killer = setTimeout(() => child.kill('SIGKILL'), (secs + 30) * 1000);
+    const killer = setTimeout(() => child.kill('SIGKILL'), (secs + 40) * 1000);
     child.on('error', (e) => {
       clearTimeout(killer);
       children.delete(child);
-      rejectLoad(new BenchError(`${cfg.tool}: ${e.message}`));
+      rejectLoad(new BenchError(`${tool}: ${e.message}`));
     });
     child.on('close', (code, signal) => {
       clearTimeout(killer);
       children.delete(child);
-      if (code !== 0) return rejectLoad(new BenchError(`${cfg.tool} exited with ${code ?? signal}: ${(stderr || stdout).trim().slice(0, 500)}`));
-      if (cfg.tool === 'wrk') return resolveLoad({ ...parseWrk(stdout), raw: stdout });
+      if (code !== 0) return rejectLoad(new BenchError(`${tool} exited with ${code ?? signal}: ${(stderr || stdout).trim().slice(0, 500)}`));
+      if (tool === 'wrk') return resolveLoad({ ...parseWrk(stdout), raw: stdout });
+      if (tool === 'fixed-rate') {
+        try {
+          const r = JSON.parse(stdout);
+          return resolveLoad({ ...r, requests: r.completed, timeouts: 0, raw: stdout });
+        } catch (e) {
+          return rejectLoad(new BenchError(`fixed-rate output unreadable (${e.message}): ${stdout.slice(0, 300)}`));
+        }
+      }
       try {
         const r = JSON.parse(stdout.slice(stdout.indexOf('{')));
         resolveLoad({
@@ -408,8 +476,8 @@ function runLoad(port, headers, secs) {
 }
 
 /** One measured load run; non-2xx, no requests at all or a dead gateway fail the bench. */
-async function measure(label, port, headers, watch, secs) {
-  const r = await runLoad(port, headers, secs);
+async function measure(label, port, headers, watch, secs, rate) {
+  const r = await runLoad(port, headers, secs, rate);
   if (watch && !alive(watch)) {
     keepLogs = true;
     fail(`${label}: ${watch.benchName} died during the run\n--- ${watch.logFile}:\n${tail(watch.logFile)}`);
@@ -436,14 +504,15 @@ const fmtMiB = (kb) => (Number.isFinite(kb) ? (kb / 1024).toFixed(0) : 'n/a');
 const fmtPct = (n) => (Number.isFinite(n) ? `${(n * 100).toFixed(1)}%` : '');
 
 function table(rows) {
-  const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'gateway/direct req/s', 'vs plain (turns)', 'vs plain (paired)', 'RSS after MiB', 'peak RSS MiB'];
-  const right = [false, true, true, true, true, true, true, true, true];
+  const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'gateway/direct req/s', 'CPU µs/req', 'vs plain (turns)', 'vs plain (paired)', 'RSS after MiB', 'peak RSS MiB'];
+  const right = [false, true, true, true, true, true, true, true, true, true];
   const cells = rows.map((r) => [
     r.label,
     fmtInt(r.rps),
     fmtMs(r.p50),
     fmtMs(r.p99),
     r.ratio === undefined ? '' : fmtPct(r.ratio),
+    r.cpuUs === undefined ? '' : fmtInt(r.cpuUs),
     r.vsPlain === undefined ? '' : fmtPct(r.vsPlain),
     r.paired === undefined ? '' : fmtPct(r.paired),
     r.rss === undefined ? '' : fmtMiB(r.rss),
@@ -535,9 +604,15 @@ async function main() {
   // within minutes) cancels out of the ratios instead of landing on whichever target ran last.
   const results = { direct: [] };
   for (const sc of scenarios) results[sc.name] = [];
+  if (cfg.bare) results.bare = [];
   const slices = Math.max(1, Math.round(cfg.duration / cfg.slice));
   const sliceSecs = Math.max(1, Math.round(cfg.duration / slices));
-  for (let round = 1; round <= cfg.rounds; round++) {
+  const stealLog = [];
+  let repeats = 0;
+
+  /** One round: fresh gateways (and bare proxy), turns, paired runs, latency; its figures by target name. */
+  async function runRound(round) {
+    const out = {};
     const targets = [{ name: 'direct', label: 'direct', port: backendPort, headers: [], watch: backend }];
     for (const sc of scenarios) {
       const [port, adminPort] = await freePorts(2);
@@ -546,34 +621,49 @@ async function main() {
       await waitUp(gw, port, URL_PATH, Object.fromEntries(sc.headerList));
       targets.push({ name: sc.name, label: `gateway ${sc.name}`, port, headers: sc.headerList, watch: gw });
     }
+    if (cfg.bare) {
+      const [port] = await freePorts(1);
+      const env = { ...BASE_ENV, PORT: String(port), UPSTREAM: backendUrl };
+      const p = startChild(`bare-proxy-r${round}`, node, [join(ROOT, 'bench', 'bare-proxy.mjs')], { env, cpu: cfg.pin ? GATEWAY_CPU : undefined });
+      await waitUp(p, port, URL_PATH, {});
+      targets.push({ name: 'bare', label: 'bare node proxy', port, headers: [], watch: p });
+    }
+    const steal0 = cpuStat();
     if (cfg.warmup > 0) for (const t of targets) await measure(`${t.label} r${round} warm-up`, t.port, t.headers, t.watch, cfg.warmup);
     const runs = new Map(targets.map((t) => [t, []]));
+    const cpu = new Map(targets.map((t) => [t, 0]));
     for (let k = 0; k < slices; k++) {
       for (let j = 0; j < targets.length; j++) {
         const t = targets[(j + k) % targets.length];
+        const c0 = cpuTicks(t.watch.pid);
         runs.get(t).push(await measure(`${t.label} r${round}`, t.port, t.headers, t.watch, sliceSecs));
+        cpu.set(t, cpu.get(t) + cpuTicks(t.watch.pid) - c0);
       }
     }
-    const sum = (rs) => {
+    const sum = (t) => {
+      const rs = runs.get(t);
       const requests = rs.reduce((a, r) => a + r.requests, 0);
-      return { rps: requests / (rs.length * sliceSecs), requests, p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)) };
+      // CPU time the process used per request (all its threads): unlike req/s, it does not drop
+      // when the process is not scheduled, so it is the steadier cost figure on a busy machine.
+      const cpuUs = (cpu.get(t) / CLK_TCK / requests) * 1e6;
+      return { rps: requests / (rs.length * sliceSecs), requests, p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), cpuUs };
     };
-    const d = sum(runs.get(targets[0]));
-    results.direct.push(d);
+    const d = sum(targets[0]);
+    out.direct = d;
     console.error(`  r${round} direct             ${fmtInt(d.rps).padStart(9)} req/s  p50 ${fmtMs(d.p50).padStart(6)} ms  p99 ${fmtMs(d.p99).padStart(6)} ms`);
     for (const t of targets.slice(1)) {
-      const g = sum(runs.get(t));
+      const g = sum(t);
       g.rss = procStatusKb(t.watch.pid, 'VmRSS');
       g.peak = procStatusKb(t.watch.pid, 'VmHWM');
       g.ratio = g.rps / d.rps;
-      results[t.name].push(g);
+      out[t.name] = g;
       console.error(
-        `  r${round} gateway ${t.name.padEnd(10)} ${fmtInt(g.rps).padStart(9)} req/s  p50 ${fmtMs(g.p50).padStart(6)} ms  p99 ${fmtMs(g.p99).padStart(6)} ms  ` +
-          `${fmtPct(g.ratio)} of direct  RSS ${fmtMiB(g.rss)} MiB (peak ${fmtMiB(g.peak)})`,
+        `  r${round} ${t.name === 'bare' ? 'bare   ' : 'gateway'} ${t.name.padEnd(10)} ${fmtInt(g.rps).padStart(9)} req/s  p50 ${fmtMs(g.p50).padStart(6)} ms  p99 ${fmtMs(g.p99).padStart(6)} ms  ` +
+          `${fmtPct(g.ratio)} of direct  ${fmtInt(g.cpuUs)} CPU µs/req  RSS ${fmtMiB(g.rss)} MiB (peak ${fmtMiB(g.peak)})`,
       );
     }
-    // Paired runs: each scenario and plain under load at the same time, both gateways on the one
-    // gateway CPU, each with its own load generator. The machine's drift then hits both alike,
+    // Paired runs: each scenario (and the bare proxy) and plain under load at the same time, both on
+    // the one gateway CPU, each with its own load generator. The machine's drift then hits both alike,
     // so their ratio is the steadiest figure this machine gives (see bench/README.md).
     const plainT = targets.find((t) => t.name === 'plain');
     if (plainT !== undefined) {
@@ -582,41 +672,83 @@ async function main() {
         const c0 = [cpuTicks(plainT.watch.pid), cpuTicks(t.watch.pid)];
         const [a, b] = await Promise.all([
           measure(`gateway plain (paired with ${t.name}) r${round}`, plainT.port, plainT.headers, plainT.watch, cfg.duration),
-          measure(`gateway ${t.name} (paired) r${round}`, t.port, t.headers, t.watch, cfg.duration),
+          measure(`${t.label} (paired) r${round}`, t.port, t.headers, t.watch, cfg.duration),
         ]);
-        const cpu = [cpuTicks(plainT.watch.pid) - c0[0], cpuTicks(t.watch.pid) - c0[1]];
-        const g = results[t.name].at(-1);
+        const cpuUsed = [cpuTicks(plainT.watch.pid) - c0[0], cpuTicks(t.watch.pid) - c0[1]];
+        const g = out[t.name];
         g.paired = b.requests / a.requests;
-        g.cpuShare = cpu[1] / (cpu[0] + cpu[1]);
+        g.cpuShare = cpuUsed[1] / (cpuUsed[0] + cpuUsed[1]);
         console.error(
           `  r${round} paired  ${t.name.padEnd(10)} ${fmtInt(b.rps).padStart(9)} req/s beside plain ${fmtInt(a.rps)} req/s: ${fmtPct(g.paired)} of plain ` +
             `(CPU ${fmtPct(g.cpuShare)} / ${fmtPct(1 - g.cpuShare)})`,
         );
       }
     }
+    // Fixed-rate latency: the rates are shares of plain's req/s in this round's turns; each target
+    // (bare proxy first, then the gateways, the order rotating per load) gets the same rate in turn.
+    if (cfg.latency) {
+      const max = out.plain.rps;
+      const lat = targets.filter((t) => t.name !== 'direct');
+      for (const [li, load] of LATENCY_LOADS.entries()) {
+        const rate = Math.max(1, Math.round(max * load));
+        for (let j = 0; j < lat.length; j++) {
+          const t = lat[(j + li) % lat.length];
+          const r = await measure(`${t.label} r${round} at ${rate} req/s`, t.port, t.headers, t.watch, cfg.duration, rate);
+          if (r.errors > 0) console.error(`bench: warning: ${t.label} at ${rate} req/s: ${r.errors} requests failed`);
+          (out[t.name].latency ??= {})[load] = { rate, p50: r.p50, p99: r.p99, p999: r.p999, rps: r.rps, late: r.late };
+          console.error(
+            `  r${round} latency ${t.name.padEnd(10)} at ${fmtInt(rate).padStart(7)} req/s (${load * 100}% of plain's max): ` +
+              `p50 ${fmtMs(r.p50)} ms  p99 ${fmtMs(r.p99)} ms  p99.9 ${fmtMs(r.p999)} ms  (${fmtInt(r.rps)} req/s answered${r.late > 0 ? `, ${r.late} sent late: saturated` : ''})`,
+          );
+        }
+      }
+    }
+    const steal = stealShare(steal0, cpuStat());
     for (const t of targets.slice(1)) {
       await stopChild(t.watch);
-      if (t.watch.exitCode !== 0 && t.watch.exitCode !== null) console.error(`bench: warning: gateway ${t.name} exited with ${t.watch.exitCode} on SIGTERM`);
+      if (t.watch.exitCode !== 0 && t.watch.exitCode !== null) console.error(`bench: warning: ${t.label} exited with ${t.watch.exitCode} on SIGTERM`);
+    }
+    return { out, steal };
+  }
+
+  for (let round = 1; round <= cfg.rounds; round++) {
+    let attempt = 0;
+    for (;;) {
+      const { out, steal } = await runRound(round);
+      const pct = steal.worst * 100;
+      stealLog.push({ round, attempt, steal: pct });
+      console.error(`  r${round} CPU steal ${Number.isFinite(pct) ? `${pct.toFixed(1)}%` : 'unknown'}${cfg.pin ? ' (worst of all CPUs and the pinned ones)' : ''}`);
+      if (Number.isFinite(pct) && pct > cfg.maxSteal && attempt < cfg.stealRepeats) {
+        attempt++;
+        repeats++;
+        console.error(`  r${round}: steal above ${cfg.maxSteal}%: the round is run again (${attempt} of at most ${cfg.stealRepeats})`);
+        continue;
+      }
+      if (Number.isFinite(pct) && pct > cfg.maxSteal) console.error(`bench: warning: r${round} kept with ${pct.toFixed(1)}% steal (STEAL_REPEATS=${cfg.stealRepeats} used up)`);
+      for (const [name, r] of Object.entries(out)) results[name].push(r);
+      break;
     }
   }
   await stopAll();
 
   // Each scenario against plain in the same round, when plain ran: what a policy costs.
   if (results.plain) {
-    for (const sc of scenarios) {
-      if (sc.name === 'plain') continue;
-      results[sc.name].forEach((r, i) => (r.vsPlain = r.rps / results.plain[i].rps));
+    for (const name of Object.keys(results)) {
+      if (name === 'plain' || name === 'direct') continue;
+      results[name].forEach((r, i) => (r.vsPlain = r.rps / results.plain[i].rps));
     }
   }
   const rows = [{ label: `direct (${cfg.backend === 'nginx' ? 'nginx' : 'demo backend'})`, rps: median(results.direct.map((r) => r.rps)), p50: median(results.direct.map((r) => r.p50)), p99: median(results.direct.map((r) => r.p99)) }];
-  for (const sc of scenarios) {
-    const rs = results[sc.name];
+  const names = [...scenarios.map((sc) => sc.name), ...(cfg.bare ? ['bare'] : [])];
+  for (const name of names) {
+    const rs = results[name];
     rows.push({
-      label: `gateway: ${sc.name}`,
+      label: name === 'bare' ? 'bare node:http + undici' : `gateway: ${name}`,
       rps: median(rs.map((r) => r.rps)),
       p50: median(rs.map((r) => r.p50)),
       p99: median(rs.map((r) => r.p99)),
       ratio: median(rs.map((r) => r.ratio)), // median of per-round ratios: each pair ran back to back
+      cpuUs: median(rs.map((r) => r.cpuUs)),
       vsPlain: rs[0].vsPlain === undefined ? undefined : median(rs.map((r) => r.vsPlain)),
       paired: rs[0].paired === undefined ? undefined : median(rs.map((r) => r.paired)),
       rss: median(rs.map((r) => r.rss)),
@@ -625,12 +757,47 @@ async function main() {
   }
   console.log(`\n${header}\n\n${table(rows)}\n`);
   console.log('req/s, p50, p99, share of direct: the targets taking turns (SLICE-second turns, DURATION each per round).');
-  if (results.plain && scenarios.length > 1) {
-    console.log('vs plain (turns): scenario req/s over plain req/s from the turns of the same round (each alone on the gateway CPU), median over rounds.');
+  console.log('CPU µs/req: CPU time the process used (user + system, all threads) over the requests of its turns, median over rounds.');
+  if (results.plain && names.length > 1) {
+    console.log('vs plain (turns): req/s over plain req/s from the turns of the same round (each alone on the gateway CPU), median over rounds.');
     console.log('vs plain (paired): the same with both under load at the same time on the gateway CPU (paired runs of DURATION), median over rounds;');
     console.log('  steadier against the machine drift; both still move with the per-process spread of fresh gateways (use several rounds, quote both).');
   }
-  console.log('RSS: gateway process after the measured run (VmRSS) and its high-water mark (VmHWM).');
+  if (cfg.bare && results.plain) {
+    const turns = median(results.plain.map((r, i) => r.rps / results.bare[i].rps));
+    const paired = median(results.bare.map((r) => 1 / r.paired));
+    console.log(`plain over the bare node:http + undici proxy: ${fmtPct(turns)} (turns), ${fmtPct(paired)} (paired).`);
+  }
+  console.log('RSS: process after the measured run (VmRSS) and its high-water mark (VmHWM).');
+  if (cfg.latency) {
+    const lrows = [];
+    for (const load of LATENCY_LOADS) {
+      for (const name of ['bare', ...scenarios.map((sc) => sc.name)]) {
+        const ls = results[name].map((r) => r.latency?.[load]).filter(Boolean);
+        lrows.push({
+          load: `${load * 100}%`,
+          rate: median(ls.map((l) => l.rate)),
+          label: name === 'bare' ? 'bare node:http + undici' : `gateway: ${name}`,
+          p50: median(ls.map((l) => l.p50)),
+          p99: median(ls.map((l) => l.p99)),
+          p999: median(ls.map((l) => l.p999)),
+          vsBare: median(results[name].map((r, i) => r.latency?.[load]?.p99 / results.bare[i].latency?.[load]?.p99)),
+          late: ls.reduce((a, l) => a + l.late, 0),
+        });
+      }
+    }
+    const head = ['load (of plain max)', 'req/s', 'target', 'p50 ms', 'p99 ms', 'p99.9 ms', 'p99 vs bare', 'sent late'];
+    const cells = lrows.map((r) => [r.load, fmtInt(r.rate), r.label, fmtMs(r.p50), fmtMs(r.p99), fmtMs(r.p999), r.label.startsWith('bare') ? '' : fmtPct(r.vsBare), String(r.late)]);
+    const right = [true, true, false, true, true, true, true, true];
+    const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+    const line = (c) => `| ${c.map((x, i) => (right[i] ? x.padStart(w[i]) : x.padEnd(w[i]))).join(' | ')} |`;
+    console.log(`\nFixed-rate latency (bench/fixed-rate.mjs: open loop, ${cfg.conns} connections, latency from each request's scheduled time; medians over rounds):\n`);
+    console.log([line(head), `|${w.map((n, i) => (right[i] ? `${'-'.repeat(n + 1)}:` : '-'.repeat(n + 2))).join('|')}|`, ...cells.map(line)].join('\n'));
+    console.log('\np99 vs bare: the p99 over the bare proxy\'s p99 at the same rate in the same round, median over rounds. "sent late": requests');
+    console.log('that waited > 1 ms for a free connection (the target could not keep up with the rate: its percentiles are a queue).');
+  }
+  const stealText = stealLog.map((s) => `r${s.round}${s.attempt > 0 ? `#${s.attempt + 1}` : ''} ${Number.isFinite(s.steal) ? `${s.steal.toFixed(1)}%` : '?'}`).join(', ');
+  console.log(`CPU steal per round (/proc/stat): ${stealText}; rounds above ${cfg.maxSteal}% repeated: ${repeats}.`);
   const busy = os.loadavg()[0];
   if (busy > os.availableParallelism() / 2) console.log(`Note: load average ${busy.toFixed(2)} on ${os.availableParallelism()} CPUs: other work was running, the figures are noisy.`);
   if (os.availableParallelism() <= 2 && !cfg.pin) console.log('Note: backend, gateway and load generator share the CPUs; compare ratios, not absolute req/s.');
