@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rawRequest, startDemoBackend, startGateway, type DemoBackend, type TestGateway } from './helpers.js';
+import { handmade, now, SECRET } from './jwt-fixtures.js';
 
 const upstream = (url: string) => `upstreams: { backend: { targets: [{ url: ${url} }] } }`;
 const route = (name: string, prefix: string, limits: string, extra = '') => `
@@ -192,5 +193,36 @@ routes:${route('limited', '/limited', '[{ key: ip, limit: 10, window: 10s }]')}
       await limited.close();
       echoing.close();
     }
+  });
+});
+
+describe('rate limiting by consumer (JWT subjects)', () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+  before(async () => {
+    backend = await startDemoBackend();
+    gw = await startGateway(`
+jwt: { issuers: [{ name: t, issuer: https://issuer.test, audiences: [api], algorithms: [HS256], secret: "${SECRET}" }] }
+${upstream(backend.url)}
+routes:
+  - name: c
+    match: { pathPrefix: /c }
+    upstream: backend
+    auth: { jwt: optional }
+    rateLimit: [{ key: consumer, limit: 2, window: 10s }]
+`);
+  });
+  after(async () => {
+    await gw.close();
+    await backend.close();
+  });
+
+  // The bucket key of the last principal is kept (perf): alternating consumers must still count apart.
+  it('each subject has its own bucket, also when requests of different consumers alternate', async () => {
+    const token = (sub: string) => handmade({ alg: 'HS256', typ: 'JWT' }, { iss: 'https://issuer.test', aud: 'api', sub, exp: now() + 600 });
+    const [a, b] = [token('alice'), token('bob')];
+    const get = (t?: string) => fetch(`${gw.url}/c`, { headers: t ? { authorization: `Bearer ${t}` } : {} }).then((r) => r.status);
+    const statuses = [await get(a), await get(b), await get(a), await get(b), await get(a), await get(b), await get(), await get(), await get()];
+    assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429, 200, 200, 429]);
   });
 });

@@ -98,6 +98,9 @@ export interface IncomingTrace {
   tracestate: string;
 }
 
+/** What most requests carry: no trace headers (one shared answer, not an object per request). */
+const NO_TRACE: IncomingTrace = Object.freeze({ parent: undefined, raw: undefined, tracestate: '' });
+
 /**
  * Remove `traceparent` and `tracestate` from a flat upstream header list [name, value, …] (names
  * lower-case) and parse them.
@@ -126,10 +129,11 @@ export function takeTraceHeaders(headers: string[]): IncomingTrace {
     }
     w += 2;
   }
+  if (w === headers.length) return NO_TRACE; // neither field was there: nothing moved
   headers.length = w;
   // Two traceparent fields are ambiguous: restart the trace.
   const parent = count === 1 ? parseTraceparent(traceparent!) : undefined;
-  if (parent === undefined) return { parent, raw: undefined, tracestate: '' };
+  if (parent === undefined) return NO_TRACE;
   const raw = traceparent!.length === 55 && traceparent!.startsWith('00-') ? traceparent : undefined;
   return { parent, raw, tracestate };
 }

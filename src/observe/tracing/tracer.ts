@@ -1,7 +1,7 @@
 /** The per-gateway request tracer: called by the request entry before anything can refuse the request. */
 import type { RequestContext } from '../../pipeline/context.js';
 import type { TracingConfig } from '../schema.js';
-import { propagate, RandomIds } from './trace-context.js';
+import { formatTraceparent, RandomIds, takeTraceHeaders } from './trace-context.js';
 
 export interface RequestTracer {
   /**
@@ -18,13 +18,24 @@ export interface RequestTracer {
 export function createPropagator(cfg: TracingConfig): RequestTracer {
   const ids = new RandomIds();
   const flags = cfg.sampled ? '01' : '00';
+  const tail = '-' + flags;
   return {
+    // propagate() inlined: the same decision without a decision object per request, and the usual
+    // case (no incoming trace) takes no object at all (takeTraceHeaders answers a shared constant).
     begin(ctx, headers) {
-      const d = propagate(headers, ids, flags);
-      ctx.traceId = d.traceId;
-      ctx.parentSpanId = d.parentId;
-      headers.push('traceparent', d.traceparent);
-      if (d.tracestate !== '') headers.push('tracestate', d.tracestate);
+      const t = takeTraceHeaders(headers);
+      const p = t.parent;
+      if (p === undefined) {
+        const traceId = ids.traceId();
+        ctx.traceId = traceId;
+        ctx.parentSpanId = '';
+        headers.push('traceparent', '00-' + traceId + '-' + ids.spanId() + tail);
+        return;
+      }
+      ctx.traceId = p.traceId;
+      ctx.parentSpanId = p.parentId;
+      headers.push('traceparent', t.raw ?? formatTraceparent(p.traceId, p.parentId, p.flags));
+      if (t.tracestate !== '') headers.push('tracestate', t.tracestate);
     },
   };
 }

@@ -65,6 +65,12 @@ function refusal(reason: AuthFailure, realm: string, scopes: readonly string[]):
   }
 }
 
+const BEARER = 'bearer';
+function isBearer(v: string): boolean {
+  for (let i = 0; i < 6; i++) if ((v.charCodeAt(i) | 0x20) !== BEARER.charCodeAt(i)) return false;
+  return true;
+}
+
 /**
  * The bearer token from the upstream header list (names are lower-case there), '' for a Bearer
  * header with no token, undefined when there is no Authorization or another scheme. The scheme is
@@ -75,7 +81,8 @@ export function bearerToken(headers: readonly string[] | undefined): string | un
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i] !== 'authorization') continue;
     const v = headers[i + 1]!;
-    if (v.length < 6 || v.slice(0, 6).toLowerCase() !== 'bearer') return undefined;
+    // "bearer" in any case, compared in place (| 0x20 folds ASCII upper to lower case): no lower-cased copy per request.
+    if (v.length < 6 || !isBearer(v)) return undefined;
     if (v.length === 6) return '';
     if (v.charCodeAt(6) !== 32) return undefined;
     let j = 7;
@@ -228,7 +235,8 @@ function createHooks(auth: RouteAuthConfig, shared: JwtShared | undefined): Rout
       if (token === '') return refuse(ctx, 'malformed');
       const hit = cache.get(token);
       if (hit !== undefined) {
-        if (hit.expiresAt > Date.now() && hit.key.alive) return admit(ctx, hit);
+        // The request's arrival time (read once by the request entry), not another clock read.
+        if (hit.expiresAt > ctx.startedAt && hit.key.alive) return admit(ctx, hit);
         cache.delete(token);
       }
       const r = verifyToken(shared, token);

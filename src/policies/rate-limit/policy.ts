@@ -91,6 +91,13 @@ interface CompiledLimit {
    */
   lastIp: string;
   lastIpKey: string;
+  /**
+   * The same for consumer-keyed limits: a cached JWT hands every request with that token the same
+   * principal object, so its bucket key is built (two concatenations, and a new string for the
+   * store's Map to hash) once per principal, not per request.
+   */
+  lastPrincipal: object | undefined;
+  lastPrincipalKey: string;
 }
 
 /** The store key of a request for one limit. */
@@ -103,6 +110,15 @@ function bucketKey(c: CompiledLimit, ctx: RequestContext): string {
     return c.lastIpKey;
   }
   if (c.key.kind === 'route') return c.routeKey;
+  if (c.key.kind === 'consumer') {
+    const p = ctx.principal;
+    if (p === undefined) return c.bucketPrefix + keyValue(c.key, ctx); // anonymous: by address
+    if (p !== c.lastPrincipal) {
+      c.lastPrincipal = p;
+      c.lastPrincipalKey = c.bucketPrefix + keyValue(c.key, ctx);
+    }
+    return c.lastPrincipalKey;
+  }
   return c.bucketPrefix + keyValue(c.key, ctx);
 }
 
@@ -147,6 +163,8 @@ function compileRoute(route: { readonly name: string }, limits: readonly LimitCo
       routeKey: key.kind === 'route' ? bucketPrefix + keyValue(key, { clientIp: '', principal: undefined, req: { headers: {} } }) : '',
       lastIp: '',
       lastIpKey: '',
+      lastPrincipal: undefined,
+      lastPrincipalKey: '',
     };
   });
   // Only a cluster layout has suffixes; the other paths never look at them.
