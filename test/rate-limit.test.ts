@@ -1,11 +1,15 @@
 /** Rate limiting end to end with the memory store: real sockets, the demo backend counts what got through. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rawRequest, startDemoBackend, startGateway, type DemoBackend, type TestGateway } from './helpers.js';
 import { handmade, now, SECRET } from './jwt-fixtures.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const upstream = (url: string) => `upstreams: { backend: { targets: [{ url: ${url} }] } }`;
 const route = (name: string, prefix: string, limits: string, extra = '') => `
@@ -224,5 +228,25 @@ routes:
     const get = (t?: string) => fetch(`${gw.url}/c`, { headers: t ? { authorization: `Bearer ${t}` } : {} }).then((r) => r.status);
     const statuses = [await get(a), await get(b), await get(a), await get(b), await get(a), await get(b), await get(), await get(), await get()];
     assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429, 200, 200, 429]);
+  });
+});
+
+describe('rate limiting: what a process loads', () => {
+  // ioredis costs every process ~12 MiB of RSS (bench/README.md, "Memory"): loaded for a Redis store only.
+  it('a gateway with memory-store limits never loads ioredis', () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      import { createGateway } from './src/index.ts';
+      const gw = await createGateway({
+        logging: { level: 'silent' },
+        upstreams: { b: { targets: [{ url: 'http://127.0.0.1:9' }] } },
+        routes: [{ name: 'r', match: { pathPrefix: '/' }, upstream: 'b', rateLimit: [{ key: 'ip', limit: 5, window: '1s' }] }],
+      });
+      const loaded = Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('/node_modules/ioredis/'));
+      await gw.close(0);
+      console.log(JSON.stringify({ loaded }));`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').at(-1)!), { loaded: false });
   });
 });
