@@ -76,6 +76,8 @@ class Conn {
     this.socket.on('data', (chunk) => this.onData(chunk));
     this.socket.on('error', () => {});
     this.socket.on('close', () => {
+      const at = idle.indexOf(this);
+      if (at >= 0) idle.splice(at, 1); // closed while idle (the target's keep-alive timeout): never hand it out again
       if (this.busy) {
         errors++;
         inFlight--;

@@ -38,6 +38,9 @@ const USAGE = `Usage: npm run bench -- [options]        (or the env variables in
   --max-steal 5       a round with more CPU steal (%, /proc/stat) is run
                       again ...                                            [MAX_STEAL]
   --steal-repeats 2   ... at most this many times per round                [STEAL_REPEATS]
+  --node-flags ''     node flags for every gateway process (e.g.
+                      --max-semi-space-size=8); a scenario adds its own
+                      with a \`# bench-node-flags:\` line                   [NODE_FLAGS]
   --list              list the scenarios and exit`;
 
 let opts;
@@ -57,6 +60,7 @@ try {
       latency: { type: 'boolean' },
       'max-steal': { type: 'string' },
       'steal-repeats': { type: 'string' },
+      'node-flags': { type: 'string' },
       list: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -104,6 +108,7 @@ const cfg = {
   bare: opts.bare ?? ['1', 'true', 'yes'].includes(process.env.BARE ?? ''),
   maxSteal: Number(opts['max-steal'] ?? process.env.MAX_STEAL ?? '5'),
   stealRepeats: int('STEAL_REPEATS', opts['steal-repeats'] ?? process.env.STEAL_REPEATS ?? '2', 0, 20),
+  nodeFlags: (opts['node-flags'] ?? process.env.NODE_FLAGS ?? '').split(/\s+/).filter(Boolean),
   scenarios: (opts.scenarios ?? process.env.SCENARIOS ?? 'plain').split(',').map((s) => s.trim()).filter(Boolean),
 };
 for (const s of cfg.scenarios) {
@@ -297,15 +302,17 @@ function readScenario(name) {
   const file = join(SCENARIO_DIR, `${name}.yaml`);
   const headers = [];
   const setup = [];
+  const nodeFlags = [];
   let redis = false;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^#\s*bench-(header|setup|redis):\s*(.*?)\s*$/.exec(line);
+    const m = /^#\s*bench-(header|setup|redis|node-flags):\s*(.*?)\s*$/.exec(line);
     if (!m) continue;
     if (m[1] === 'header') headers.push(m[2]);
+    else if (m[1] === 'node-flags') nodeFlags.push(...m[2].split(/\s+/).filter(Boolean));
     else if (m[1] === 'redis') redis = m[2] === 'private';
     else setup.push(m[2]);
   }
-  return { name, file, headers, setup, redis };
+  return { name, file, headers, setup, redis, nodeFlags };
 }
 
 /** Run the scenario's setup commands; their KEY=VALUE output lines extend the env. */
@@ -617,7 +624,8 @@ async function main() {
     for (const sc of scenarios) {
       const [port, adminPort] = await freePorts(2);
       const env = { ...sc.env, BACKEND_URL: backendUrl, PORT: String(port), ADMIN_PORT: String(adminPort) };
-      const gw = startChild(`gateway-${sc.name}-r${round}`, node, [CLI, 'start', '--config', sc.config ?? sc.file], { env, cpu: cfg.pin ? GATEWAY_CPU : undefined });
+      const flags = [...cfg.nodeFlags, ...sc.nodeFlags];
+      const gw = startChild(`gateway-${sc.name}-r${round}`, node, [...flags, CLI, 'start', '--config', sc.config ?? sc.file], { env, cpu: cfg.pin ? GATEWAY_CPU : undefined });
       await waitUp(gw, port, URL_PATH, Object.fromEntries(sc.headerList));
       targets.push({ name: sc.name, label: `gateway ${sc.name}`, port, headers: sc.headerList, watch: gw });
     }
