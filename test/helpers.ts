@@ -220,7 +220,9 @@ export function spawnGateway(yaml: string, args: string[] = []): GatewayProcess 
   return {
     child,
     lines,
+    // An upper bound, not a speed check: --workers 2 starts three processes that each load the whole
+    // module graph, which took over 10 s on the shared 2-core machine at load average 24.
     started: (count = 1) =>
-      Promise.race([waitFor(() => startedLines().length >= count, 10_000, 'gateway.started').then(() => startedLines().slice(0, count)), exited]),
+      Promise.race([waitFor(() => startedLines().length >= count, 30_000, 'gateway.started').then(() => startedLines().slice(0, count)), exited]),
   };
 }
