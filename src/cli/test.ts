@@ -41,7 +41,7 @@ invalid), 2 for bad usage or an unusable test file.`,
     const gw = await openOffline(config);
     if (!gw) return 1;
     try {
-      const report = await runTests(gw, file, relative(process.cwd(), config) || config, tests.cases);
+      const report = await runTests(gw, file, relative(process.cwd(), config) || config, tests);
       process.stdout.write(values['json'] ? JSON.stringify({ ok: report.failed === 0, ...report }, null, 2) + '\n' : renderReport(report));
       for (const n of gw.notes) if (!values['json']) console.log(`note: ${n}`);
       return report.failed === 0 ? 0 : 1;

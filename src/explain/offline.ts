@@ -112,7 +112,19 @@ class Finished {
 
   take(id: string): Promise<RequestContext> {
     const ctx = this.#seen.get(id);
-    if (ctx === undefined) return new Promise((resolve) => this.#waiting.set(id, resolve));
+    if (ctx === undefined) {
+      return new Promise((resolve, reject) => {
+        // The response is complete, so the request is over: its done step runs within a turn or two.
+        const timer = setTimeout(() => {
+          this.#waiting.delete(id);
+          reject(new Error(`request ${id} answered but never finished in the gateway`));
+        }, 10_000);
+        this.#waiting.set(id, (c) => {
+          clearTimeout(timer);
+          resolve(c);
+        });
+      });
+    }
     this.#seen.delete(id);
     return Promise.resolve(ctx);
   }

@@ -13,6 +13,7 @@ import { fieldPath } from '../config/validate.js';
 import { ConfigError } from '../errors.js';
 import { explain, type Explanation } from './explain.js';
 import { UnsendableRequest, type OfflineGateway } from './offline.js';
+import { mintToken, TokenSpecSchema } from './test-token.js';
 
 const HeaderValues = Type.Record(Type.String({ minLength: 1 }), Type.Union([Type.String(), Type.Array(Type.String())]), {
   description: 'Request header fields; a list sends the field once per value.',
@@ -29,6 +30,7 @@ export const TestCaseSchema = Strict({
     headers: Type.Optional(HeaderValues),
     body: Type.Optional(Type.String({ description: 'Request body.' })),
     remoteAddress: Type.Optional(Type.String({ description: 'The TCP peer address the gateway sees (default 127.0.0.1).' })),
+    token: Type.Optional(TokenSpecSchema),
   }),
   expect: Strict({
     route: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'Name of the route that takes the request; null: no route does.' })),
@@ -53,6 +55,8 @@ export interface TestFile {
   readonly cases: readonly TestCase[];
   /** The config file named in the test file, resolved against its directory. */
   readonly config: string | undefined;
+  /** The test file's directory (token key files are relative to it). */
+  readonly dir: string;
 }
 
 /** Read a test file (YAML, `${VAR}` substituted like a config). Throws ConfigError with field paths. */
@@ -82,7 +86,7 @@ export async function loadTestFile(file: string, env: Readonly<Record<string, st
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const named = Array.isArray(doc) ? undefined : (doc as { config?: string }).config;
-  return { cases, config: named !== undefined ? resolve(dirname(file), named) : undefined };
+  return { cases, config: named !== undefined ? resolve(dirname(file), named) : undefined, dir: dirname(resolve(file)) };
 }
 
 export interface Mismatch {
@@ -119,9 +123,16 @@ function upstreamHeader(headers: readonly string[], name: string): string | null
 }
 
 /** Run one case and compare. */
-export async function runCase(gw: OfflineGateway, c: TestCase): Promise<CaseResult> {
+export async function runCase(gw: OfflineGateway, c: TestCase, dir: string): Promise<CaseResult> {
   const headers: [string, string][] = [];
   for (const [k, v] of Object.entries(c.request.headers ?? {})) for (const x of Array.isArray(v) ? v : [v]) headers.push([k, x]);
+  const name = c.name ?? `${c.request.method.toUpperCase()} ${c.request.url}`;
+  const none = { status: null, route: null, forwarded: false, upstreamUrl: null, code: null, answeredBy: null };
+  if (c.request.token !== undefined) {
+    const token = await mintToken(gw.snapshot.config, c.request.token, dir);
+    if (typeof token !== 'string') return { name, ok: false, failures: [{ field: 'request.token', expected: 'a token for this config', got: token.problem }], got: none };
+    headers.push(['authorization', `Bearer ${token}`]);
+  }
   const req = {
     method: c.request.method,
     url: c.request.url,
@@ -129,14 +140,12 @@ export async function runCase(gw: OfflineGateway, c: TestCase): Promise<CaseResu
     ...(c.request.body !== undefined ? { body: c.request.body } : {}),
     ...(c.request.remoteAddress !== undefined ? { remoteAddress: c.request.remoteAddress } : {}),
   };
-  const name = c.name ?? `${req.method.toUpperCase()} ${req.url}`;
   let run;
   try {
     run = await explainWithHeaders(gw, req);
   } catch (err) {
     if (!(err instanceof UnsendableRequest)) throw err;
-    const got = { status: null, route: null, forwarded: false, upstreamUrl: null, code: null, answeredBy: null };
-    return { name, ok: false, failures: [{ field: 'request', expected: 'a request an HTTP client can send', got: err.message }], got };
+    return { name, ok: false, failures: [{ field: 'request', expected: 'a request an HTTP client can send', got: err.message }], got: none };
   }
   const { explanation: e, upstreamHeaders, responseHeaders } = run;
   const forwarded = e.outcome.kind === 'forwarded';
@@ -196,9 +205,9 @@ export interface TestReport {
   readonly cases: readonly CaseResult[];
 }
 
-export async function runTests(gw: OfflineGateway, file: string, config: string, cases: readonly TestCase[]): Promise<TestReport> {
+export async function runTests(gw: OfflineGateway, file: string, config: string, tests: TestFile): Promise<TestReport> {
   const results: CaseResult[] = [];
-  for (const c of cases) results.push(await runCase(gw, c));
+  for (const c of tests.cases) results.push(await runCase(gw, c, tests.dir));
   const failed = results.filter((r) => !r.ok).length;
   return { file, config, passed: results.length - failed, failed, cases: results };
 }
