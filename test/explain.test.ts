@@ -74,6 +74,7 @@ export default [{
       'routes.yaml',
       `plugins: [./plugin.mjs]
 preflight: { maxAge: 600 }
+server: { trustedProxies: [10.0.0.0/8] }
 upstreams:
   a: { targets: [{ url: http://127.0.0.1:${port}/base }, { url: http://localhost:${port} }] }
   b: { targets: [{ url: http://127.0.0.1:${port} }] }
@@ -221,11 +222,17 @@ cases:
     expect: { status: 404, route: null }
   - request: { method: GET, url: "http://api.example.com/users/%2F" }
     expect: { status: 400 }
+  - name: a trusted load balancer's X-Forwarded-For is kept and extended
+    request: { url: "http://api.example.com/users/1", remoteAddress: 10.0.0.5, headers: { x-forwarded-for: 203.0.113.9 } }
+    expect: { route: users, upstreamHeaders: { x-forwarded-for: "203.0.113.9, 10.0.0.5" } }
+  - name: from anyone else it is replaced
+    request: { url: "http://api.example.com/users/1", remoteAddress: "2001:db8::1", headers: { x-forwarded-for: 203.0.113.9 } }
+    expect: { route: users, upstreamHeaders: { x-forwarded-for: "2001:db8::1" } }
 `,
     );
     const ok = cli('test', passing);
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
-    assert.match(ok.stdout, /6 passed, 0 failed/);
+    assert.match(ok.stdout, /8 passed, 0 failed/);
 
     const failing = file(
       'fail.test.yaml',

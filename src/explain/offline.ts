@@ -9,6 +9,7 @@
  * store (a dry run must not spend or read shared counters), and no access log, metrics or tracing run.
  */
 import http, { type IncomingHttpHeaders } from 'node:http';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
@@ -221,6 +222,7 @@ export class OfflineGateway {
     // Clients send non-ASCII as UTF-8 bytes; Node writes the head as latin1, one byte per character.
     const target = Buffer.from(split.target, 'utf8').toString('latin1');
     const remoteAddress = req.remoteAddress ?? '127.0.0.1';
+    if (isIP(remoteAddress) === 0) throw new UnsendableRequest(`the remote address must be an IP address, got ${JSON.stringify(remoteAddress)}`);
     const [client, server] = memorySocketPair(remoteAddress);
     this.#server.emit('connection', server);
     const logFrom = this.#log.length;
