@@ -7,7 +7,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledRoute } from '../router/compile.js';
-import { matchRoute, type MatchResult } from '../router/match.js';
+import { matchReference, type MatchResult } from '../router/match.js';
 import { distance } from '../util/suggest.js';
 
 /** The request as the router saw it. */
@@ -31,9 +31,12 @@ export interface RouteCheck {
   readonly reasons: { readonly path: string; readonly host: string; readonly headers: string; readonly method: string };
 }
 
-/** The one place explain asks the router: a table of one route. */
+/**
+ * The one place explain asks the router: the reference matcher (the rule the route index is tested
+ * against) over a table of one route. A letter-case variant is no match of the route itself ('route').
+ */
 function ask(route: CompiledRoute, method: string, host: string, path: string, headers: IncomingHttpHeaders): MatchResult<CompiledRoute> {
-  return matchRoute([route], method, host, path, { headers });
+  return matchReference([route], method, host, path, { headers }, 'route');
 }
 
 /** A host the route accepts (its first host; `x.example.com` for `*.example.com`), or the request's when it has none. */

@@ -19,6 +19,8 @@ export type OutcomeKind =
   | 'answered-before-routing'
   | 'no-route'
   | 'method-not-allowed'
+  /** The router refused a letter-case variant of a path a more specific route takes (server.paths.caseVariants). */
+  | 'case-variant'
   /** A policy of the matched route answered (a 401, a 429, a preflight 204 …), or the gateway refused it (413). */
   | 'answered'
   /** It reached the proxy step: the upstream answers. */
@@ -90,6 +92,8 @@ function kindOf(o: Outcome): OutcomeKind {
   if (o.errorCode === 'GW_ERR_ROUTE_NOT_FOUND') return 'no-route';
   if (o.errorCode === 'GW_ERR_METHOD_NOT_ALLOWED') return 'method-not-allowed';
   if (o.answeredBy !== '') return 'answered-before-routing';
+  // A path that failed normalisation was never set; one the router refused was.
+  if (o.errorCode === 'GW_ERR_PATH_INVALID' && o.path !== '') return 'case-variant';
   return 'refused-before-routing';
 }
 
@@ -116,7 +120,7 @@ export async function explain(gw: OfflineGateway, req: OfflineRequest, raw?: (o:
   const { code, detail } = problem(o);
   const snapshot = gw.snapshot;
   const phases = new Map(snapshot.policies.map((p) => [p.name, p.phase] as const));
-  const reachedRouter = kind === 'no-route' || kind === 'method-not-allowed' || o.route !== undefined;
+  const reachedRouter = kind === 'no-route' || kind === 'method-not-allowed' || kind === 'case-variant' || o.route !== undefined;
   const checks = reachedRouter ? checkAll(snapshot.routes, { method: o.method, host: o.host, path: o.path, headers: o.requestHeaders }) : [];
   const won = o.route !== undefined ? checks.find((c) => c.route === o.route) : undefined;
 
@@ -150,7 +154,7 @@ export async function explain(gw: OfflineGateway, req: OfflineRequest, raw?: (o:
         ? checks.filter((c) => c.position < won.position && c.path).map((c) => ({ route: c.route.name, position: c.position, why: failedConditions(c) }))
         : [],
     candidates:
-      kind === 'no-route' || kind === 'method-not-allowed'
+      kind === 'no-route' || kind === 'method-not-allowed' || kind === 'case-variant'
         ? closestCandidates(checks, o.path).map((c) => ({ route: c.check.route.name, position: c.check.position, kind: c.kind, why: c.why }))
         : [],
     policies,
@@ -196,7 +200,14 @@ export function renderExplanation(e: Explanation): string {
       break;
     case 'no-route':
     case 'method-not-allowed':
-      out.push(o.kind === 'no-route' ? `No route matches: ${status}` : `No route takes ${e.request.method} here: ${status}${o.allow !== undefined ? `, Allow: ${o.allow}` : ''}`);
+    case 'case-variant':
+      out.push(
+        o.kind === 'no-route'
+          ? `No route matches: ${status}`
+          : o.kind === 'case-variant'
+            ? `Refused by the router: ${status}, the path differs only in letter case from one a more specific route takes`
+            : `No route takes ${e.request.method} here: ${status}${o.allow !== undefined ? `, Allow: ${o.allow}` : ''}`,
+      );
       if (e.candidates.length > 0) out.push('Closest routes:');
       for (const c of e.candidates) out.push(`  ${c.route} (#${c.position}), ${KIND_WORDS[c.kind]}: ${c.why.join('; ')}`);
       break;
