@@ -81,8 +81,8 @@ function yamlProblems(errors: readonly YAMLError[], text: string, source: string
   return out;
 }
 
-/** Parse YAML text and substitute `${VAR}`: the raw document, not yet validated. Throws ConfigError. */
-export function parseConfigText(text: string, env: Env = process.env, source = 'config'): Record<string, unknown> {
+/** Parse YAML text and substitute `${VAR}` in its strings (configs, route test files). Throws ConfigError. */
+export function parseYamlText(text: string, env: Env = process.env, source = 'config'): unknown {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(yamlProblems(doc.errors, text, source));
@@ -90,6 +90,12 @@ export function parseConfigText(text: string, env: Env = process.env, source = '
   const problems: string[] = [];
   const raw = substituteEnv(doc.toJS({ maxAliasCount: 100 }) ?? {}, env, problems);
   if (problems.length > 0) throw new ConfigError(problems);
+  return raw;
+}
+
+/** Parse YAML text and substitute `${VAR}`: the raw document, not yet validated. Throws ConfigError. */
+export function parseConfigText(text: string, env: Env = process.env, source = 'config'): Record<string, unknown> {
+  const raw = parseYamlText(text, env, source);
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError([`${source}: the top level must be a mapping (server:, upstreams:, routes: …)`]);
   }

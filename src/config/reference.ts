@@ -2,7 +2,7 @@
  * Render the config reference (docs/config.md) from the schema, so the docs can never drift from
  * what the loader accepts. `npm run docs` rewrites the file; a test fails when it is stale.
  */
-import { Kind, type TSchema } from '@sinclair/typebox';
+import { Kind, type TObject, type TSchema } from '@sinclair/typebox';
 import { ConfigSchema } from './schema.js';
 import { FORMAT_HINTS } from './types.js';
 
@@ -33,7 +33,8 @@ function rows(schema: TSchema, prefix: string, out: string[]): void {
   }
 }
 
-export function renderConfigReference(): string {
+/** The reference for the built-in fields, or for a schema with plugin fields (configSchemaFor). */
+export function renderConfigReference(schema: TObject = ConfigSchema): string {
   const out: string[] = [
     '# Config reference',
     '',
@@ -50,6 +51,6 @@ export function renderConfigReference(): string {
     '| field | type | default | meaning |',
     '|---|---|---|---|',
   ];
-  rows(ConfigSchema, '', out);
+  rows(schema, '', out);
   return out.join('\n') + '\n';
 }

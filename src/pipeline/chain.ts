@@ -17,14 +17,25 @@ function isThenable(v: unknown): v is PromiseLike<HookResult> {
 }
 
 function failed(ctx: RequestContext, hook: PolicyHooks, err: unknown, what = 'policy failed'): GatewayError {
+  ctx.repliedBy = hook.policy ?? '';
   ctx.log.error({ event: 'policy.error', policy: hook.policy, err }, what);
   return new GatewayError('GW_ERR_POLICY_FAILED');
+}
+
+/** What a hook threw or rejected with: a GatewayError is its refusal, anything else a failure. */
+function thrown(ctx: RequestContext, hook: PolicyHooks, err: unknown): GatewayError {
+  if (!(err instanceof GatewayError)) return failed(ctx, hook, err);
+  ctx.repliedBy = hook.policy ?? '';
+  return err;
 }
 
 /** A hook's result as a reply, or undefined to go on; anything else a hook may return is a policy bug. */
 function asReply(ctx: RequestContext, hook: PolicyHooks, r: HookResult): LocalReply | GatewayError | undefined {
   if (r === undefined || r === null) return undefined;
-  if (r instanceof GatewayError) return r;
+  if (r instanceof GatewayError) {
+    ctx.repliedBy = hook.policy ?? '';
+    return r;
+  }
   if (typeof r === 'object' && Number.isInteger(r.status) && r.status >= 200 && r.status <= 599) {
     ctx.repliedBy = hook.policy ?? '';
     return r;
@@ -58,7 +69,7 @@ function awaitHook(lists: HookLists, ctx: RequestContext, done: ChainDone, i: nu
       if (settled) return;
       settled = true;
       if (timer !== undefined) clearTimeout(timer);
-      if (!ctx.done) done(ctx, err instanceof GatewayError ? err : failed(ctx, hook, err));
+      if (!ctx.done) done(ctx, thrown(ctx, hook, err));
     },
   );
 }
@@ -71,7 +82,7 @@ export function runRequestHooks(lists: HookLists, ctx: RequestContext, done: Cha
     try {
       result = hook.onRequest!(ctx);
     } catch (err) {
-      done(ctx, err instanceof GatewayError ? err : failed(ctx, hook, err));
+      done(ctx, thrown(ctx, hook, err));
       return;
     }
     if (result === undefined) continue;

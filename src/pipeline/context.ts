@@ -82,7 +82,7 @@ export class RequestContext implements PolicyContext {
   proxy: { abort(): void } | undefined = undefined;
   /** Per-policy scratch space, keyed by policy name. */
   state: Record<string, unknown> | undefined = undefined;
-  /** The policy whose local reply answered the request ('' when none did). */
+  /** The policy whose request hook answered the request (a local reply, a refusal or a failure); '' when none did. */
   repliedBy = '';
   /** A path a policy set for the upstream (instead of the route's rewrite of ctx.path); '' for none. */
   upstreamPath = '';
