@@ -178,7 +178,7 @@ export function forward(ctx: RequestContext, route: CompiledRoute, headers: stri
       headers,
       body,
       headersTimeout: route.responseTimeout,
-      bodyTimeout: upstream.idleTimeout,
+      bodyTimeout: route.idleTimeout,
     },
     handler,
   );
