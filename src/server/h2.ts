@@ -49,3 +49,19 @@ export class GatewayH2Response extends Http2ServerResponse {
 }
 
 export type GatewayH2Request = Http2ServerRequest;
+
+// What handle.ts and forward.ts read on a response, with ServerResponse's meaning. Node's compat
+// response reports writableFinished once the stream closed, also when the client reset it
+// (RST_STREAM): here it is true only for a response that was ended and closed without an error code.
+// (Accessors on the prototype: the typings declare these as plain properties.)
+Object.defineProperty(GatewayH2Response.prototype, 'writableFinished', {
+  get(this: GatewayH2Response): boolean {
+    const code = this.stream.rstCode;
+    return this.writableEnded && (code === undefined || code === 0);
+  },
+});
+Object.defineProperty(GatewayH2Response.prototype, 'destroyed', {
+  get(this: GatewayH2Response): boolean {
+    return this.stream.destroyed;
+  },
+});
