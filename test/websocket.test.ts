@@ -126,7 +126,7 @@ routes:
     const { ws } = await open(wsUrl('/chat/m'));
     const scrape = async () => (await fetch(`${gw.adminUrl}/metrics`)).text();
     await waitFor(async () => /^gateway_websocket_connections 1$/m.test(await scrape()), 3000, 'gauge 1');
-    assert.match(await scrape(), /^gateway_websocket_connections_total\{route="chat"\} 2$/m);
+    assert.match(await scrape(), /^gateway_websocket_connections_opened_total\{route="chat"\} 2$/m);
     ws.terminate();
     await waitFor(async () => /^gateway_websocket_connections 0$/m.test(await scrape()), 3000, 'gauge 0');
   });
@@ -196,6 +196,27 @@ routes:
       assert.equal(err.status, 403);
       assert.equal(err.headers['x-why'], 'because');
       assert.ok(err.headers['x-request-id']);
+    } finally {
+      await gw.close();
+      await backend.close();
+    }
+  });
+
+  it('wss:// to the gateway: the upgrade on the TLS listener (HTTP/1.1 beside h2), X-Forwarded-Proto https', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-wss-in-'));
+    const pair = writeSelfSigned(dir, ['localhost', '127.0.0.1'], { name: 'gw' });
+    const backend = await wsBackend();
+    const gw = await startGateway(`
+server: { tls: { certificates: [{ cert: ${pair.cert}, key: ${pair.key} }] } }
+upstreams: { b: { targets: [{ url: ${backend.url} }] } }
+routes: [{ name: ws, match: { pathPrefix: / }, upstream: b, websocket: true }]
+`);
+    try {
+      const { ws, first } = await open(`wss://127.0.0.1:${gw.port}/secure`, { ca: readFileSync(pair.cert), servername: 'localhost' });
+      assert.equal(first, 'hello https ');
+      ws.send('x');
+      assert.equal((await next(ws)).toString(), 'x');
+      ws.close();
     } finally {
       await gw.close();
       await backend.close();

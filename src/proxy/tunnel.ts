@@ -41,9 +41,11 @@ export class TunnelSet {
     this.gauge =
       (registry.getSingleMetric('gateway_websocket_connections') as Gauge | undefined) ??
       new Gauge({ name: 'gateway_websocket_connections', help: 'WebSocket tunnels open now.', registers: [registry] });
+    // Not `gateway_websocket_connections_total`: in OpenMetrics (what Prometheus asks for) that
+    // counter's family is `gateway_websocket_connections`, the gauge's name, and the scrape would fail.
     this.total =
-      (registry.getSingleMetric('gateway_websocket_connections_total') as Counter<'route'> | undefined) ??
-      new Counter({ name: 'gateway_websocket_connections_total', help: 'WebSocket tunnels opened, by route.', labelNames: ['route'], registers: [registry] });
+      (registry.getSingleMetric('gateway_websocket_connections_opened_total') as Counter<'route'> | undefined) ??
+      new Counter({ name: 'gateway_websocket_connections_opened_total', help: 'WebSocket tunnels opened, by route.', labelNames: ['route'], registers: [registry] });
   }
 
   get size(): number {
