@@ -6,6 +6,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -219,9 +220,14 @@ async function freePorts(n) {
   }
 }
 
+/** How a port is loaded: its scheme (https scenarios) and load tool (h2load scenarios); plain http by default. */
+const portMode = new Map();
+
 function get(port, path, headers = {}) {
+  const secure = portMode.get(port)?.scheme === 'https';
   return new Promise((resolveGet) => {
-    const req = http.get({ host: HOST, port, path, headers, agent: false, timeout: 2000 }, (res) => {
+    // The bench's own self-signed certificate: not verified (as wrk, autocannon and h2load do not).
+    const req = (secure ? https : http).get({ host: HOST, port, path, headers, agent: false, timeout: 2000, rejectUnauthorized: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (body += c.length + body.length > 4000 ? '' : c));
@@ -271,14 +277,20 @@ function readScenario(name) {
   const headers = [];
   const setup = [];
   let redis = false;
+  let scheme = 'http';
+  let tool;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^#\s*bench-(header|setup|redis):\s*(.*?)\s*$/.exec(line);
+    const m = /^#\s*bench-(header|setup|redis|scheme|tool):\s*(.*?)\s*$/.exec(line);
     if (!m) continue;
     if (m[1] === 'header') headers.push(m[2]);
     else if (m[1] === 'redis') redis = m[2] === 'private';
+    else if (m[1] === 'scheme') scheme = m[2] === 'https' ? 'https' : 'http';
+    else if (m[1] === 'tool') tool = m[2];
     else setup.push(m[2]);
   }
-  return { name, file, headers, setup, redis };
+  if (tool !== undefined && tool !== 'h2load') fail(`scenario ${name}: bench-tool must be h2load; got "${tool}"`);
+  if (tool === 'h2load' && !onPath('h2load')) fail(`scenario ${name}: needs h2load (apt-get install -y nghttp2-client)`);
+  return { name, file, headers, setup, redis, scheme, tool };
 }
 
 /** Run the scenario's setup commands; their KEY=VALUE output lines extend the env. */
@@ -355,11 +367,35 @@ function parseWrk(out) {
   };
 }
 
+/** h2load's summary: req/s, requests, non-2xx and errors (it reports no percentiles per request). */
+function parseH2load(out) {
+  const num = (re) => {
+    const m = re.exec(out);
+    return m ? Number(m[1]) : NaN;
+  };
+  const requests = num(/^requests: (\d+) total/m);
+  const ok = num(/^status codes: (\d+) 2xx/m);
+  return {
+    rps: num(/^finished in [\d.]+\w+, ([\d.]+) req\/s/m),
+    requests,
+    p50: NaN,
+    p99: NaN,
+    non2xx: Number.isFinite(ok) ? num(/^requests: \d+ total, \d+ started, (\d+) done/m) - ok : 0,
+    errors: num(/ (\d+) errored/m) || 0,
+    timeouts: num(/ (\d+) timeout/m) || 0,
+  };
+}
+
 function runLoad(port, headers, secs) {
-  const url = `http://${HOST}:${port}${URL_PATH}`;
+  const mode = portMode.get(port) ?? {};
+  const url = `${mode.scheme ?? 'http'}://${HOST}:${port}${URL_PATH}`;
   let cmd;
   let args;
-  if (cfg.tool === 'wrk') {
+  if (mode.tool === 'h2load') {
+    // The issue's h2 load: 64 streams over 4 connections.
+    cmd = 'h2load';
+    args = ['-c4', '-m16', '-t1', '-D', String(secs), ...headers.flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
+  } else if (cfg.tool === 'wrk') {
     cmd = 'wrk';
     args = ['-t1', `-c${cfg.conns}`, `-d${secs}s`, '--latency', ...headers.flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
   } else {
@@ -387,6 +423,7 @@ function runLoad(port, headers, secs) {
       clearTimeout(killer);
       children.delete(child);
       if (code !== 0) return rejectLoad(new BenchError(`${cfg.tool} exited with ${code ?? signal}: ${(stderr || stdout).trim().slice(0, 500)}`));
+      if (mode.tool === 'h2load') return resolveLoad({ ...parseH2load(stdout), raw: stdout });
       if (cfg.tool === 'wrk') return resolveLoad({ ...parseWrk(stdout), raw: stdout });
       try {
         const r = JSON.parse(stdout.slice(stdout.indexOf('{')));
@@ -543,6 +580,7 @@ async function main() {
       const [port, adminPort] = await freePorts(2);
       const env = { ...sc.env, BACKEND_URL: backendUrl, PORT: String(port), ADMIN_PORT: String(adminPort) };
       const gw = startChild(`gateway-${sc.name}-r${round}`, node, [CLI, 'start', '--config', sc.config ?? sc.file], { env, cpu: cfg.pin ? GATEWAY_CPU : undefined });
+      portMode.set(port, { scheme: sc.scheme, tool: sc.tool });
       await waitUp(gw, port, URL_PATH, Object.fromEntries(sc.headerList));
       targets.push({ name: sc.name, label: `gateway ${sc.name}`, port, headers: sc.headerList, watch: gw });
     }
