@@ -18,7 +18,7 @@ import { Registry } from 'prom-client';
 import type { UpstreamErrorKind } from './proxy/errors.js';
 import { compileSnapshot, disposeSnapshot, type Snapshot } from './router/compile.js';
 import { createHandler, type HandlerHost } from './server/handle.js';
-import { createH2cListener, createProxyListener, createRedirectListener, listen, upgradeEntry, type ProxyListener } from './server/listener.js';
+import { createH2cListener, createProxyListener, createRedirectListener, listen, upgradeEntry, type ProxyListener, type UpgradeEntry } from './server/listener.js';
 import { createTlsTerminator, type TlsTerminator } from './server/tls.js';
 import { TunnelSet } from './proxy/tunnel.js';
 import type { TlsServerConfig } from './config/schema.js';
@@ -145,6 +145,15 @@ export class Gateway implements HandlerHost {
     return (this.mounted ??= (req, res) => entry(req, adoptResponse(res)));
   }
   private mounted: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+
+  /**
+   * An `'upgrade'` listener for the server the gateway is mounted in, so WebSocket routes work in
+   * library mode too: `server.on('upgrade', gateway.upgradeHandler)`.
+   */
+  get upgradeHandler(): UpgradeEntry {
+    return (this.mountedUpgrade ??= upgradeEntry(this.entry));
+  }
+  private mountedUpgrade: UpgradeEntry | undefined;
 
   /**
    * Re-read the TLS certificates and keys (config reload calls this with the new server.tls; file

@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { writeSelfSigned } from '../src/util/self-signed.js';
+import { createGateway } from '../src/index.js';
 import { rawRequest, startGateway, waitFor, type TestGateway } from './helpers.js';
 
 interface Backend {
@@ -219,6 +220,29 @@ routes: [{ name: ws, match: { pathPrefix: / }, upstream: b, websocket: true }]
       ws.close();
     } finally {
       await gw.close();
+      await backend.close();
+    }
+  });
+
+  it('library mode: gateway.upgradeHandler on a node:http server the gateway is mounted in', async () => {
+    const backend = await wsBackend();
+    const gateway = await createGateway({
+      logging: { level: 'silent' },
+      upstreams: { b: { targets: [{ url: backend.url }] } },
+      routes: [{ name: 'ws', match: { pathPrefix: '/' }, upstream: 'b', websocket: true }],
+    });
+    const server = http.createServer(gateway.handler);
+    server.on('upgrade', gateway.upgradeHandler);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { ws, first } = await open(`ws://127.0.0.1:${(server.address() as { port: number }).port}/lib`);
+      assert.equal(first, 'hello http ');
+      ws.close();
+      await new Promise((r) => ws.once('close', r));
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await gateway.close(0);
       await backend.close();
     }
   });
