@@ -6,6 +6,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -251,9 +252,14 @@ async function freePorts(n) {
   }
 }
 
+/** How a port is loaded: its scheme (https scenarios) and load tool (h2load scenarios); plain http by default. */
+const portMode = new Map();
+
 function get(port, path, headers = {}) {
+  const secure = portMode.get(port)?.scheme === 'https';
   return new Promise((resolveGet) => {
-    const req = http.get({ host: HOST, port, path, headers, agent: false, timeout: 2000 }, (res) => {
+    // The bench's own self-signed certificate: not verified (as wrk, autocannon and h2load do not).
+    const req = (secure ? https : http).get({ host: HOST, port, path, headers, agent: false, timeout: 2000, rejectUnauthorized: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (body += c.length + body.length > 4000 ? '' : c));
@@ -304,15 +310,21 @@ function readScenario(name) {
   const setup = [];
   const nodeFlags = [];
   let redis = false;
+  let scheme = 'http';
+  let tool;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^#\s*bench-(header|setup|redis|node-flags):\s*(.*?)\s*$/.exec(line);
+    const m = /^#\s*bench-(header|setup|redis|node-flags|scheme|tool):\s*(.*?)\s*$/.exec(line);
     if (!m) continue;
     if (m[1] === 'header') headers.push(m[2]);
     else if (m[1] === 'node-flags') nodeFlags.push(...m[2].split(/\s+/).filter(Boolean));
     else if (m[1] === 'redis') redis = m[2] === 'private';
+    else if (m[1] === 'scheme') scheme = m[2] === 'https' ? 'https' : 'http';
+    else if (m[1] === 'tool') tool = m[2];
     else setup.push(m[2]);
   }
-  return { name, file, headers, setup, redis, nodeFlags };
+  if (tool !== undefined && tool !== 'h2load') fail(`scenario ${name}: bench-tool must be h2load; got "${tool}"`);
+  if (tool === 'h2load' && !onPath('h2load')) fail(`scenario ${name}: needs h2load (apt-get install -y nghttp2-client)`);
+  return { name, file, headers, setup, redis, nodeFlags, scheme, tool };
 }
 
 /** Run the scenario's setup commands; their KEY=VALUE output lines extend the env. */
@@ -417,15 +429,39 @@ function parseWrk(out) {
   };
 }
 
+/** h2load's summary: req/s, requests, non-2xx and errors (it reports no percentiles per request). */
+function parseH2load(out) {
+  const num = (re) => {
+    const m = re.exec(out);
+    return m ? Number(m[1]) : NaN;
+  };
+  const requests = num(/^requests: (\d+) total/m);
+  const ok = num(/^status codes: (\d+) 2xx/m);
+  return {
+    rps: num(/^finished in [\d.]+\w+, ([\d.]+) req\/s/m),
+    requests,
+    p50: NaN,
+    p99: NaN,
+    non2xx: Number.isFinite(ok) ? num(/^requests: \d+ total, \d+ started, (\d+) done/m) - ok : 0,
+    errors: num(/ (\d+) errored/m) || 0,
+    timeouts: num(/ (\d+) timeout/m) || 0,
+  };
+}
+
 function runLoad(port, headers, secs, rate) {
-  const url = `http://${HOST}:${port}${URL_PATH}`;
+  const mode = portMode.get(port) ?? {};
+  const url = `${mode.scheme ?? 'http'}://${HOST}:${port}${URL_PATH}`;
   let cmd;
   let args;
-  const tool = rate !== undefined ? 'fixed-rate' : cfg.tool;
+  const tool = rate !== undefined ? 'fixed-rate' : mode.tool === 'h2load' ? 'h2load' : cfg.tool;
   if (tool === 'fixed-rate') {
     cmd = process.execPath;
     args = [join(ROOT, 'bench', 'fixed-rate.mjs'), '--url', url, '--rate', String(Math.round(rate)), '--duration', String(secs), '--warmup', '1',
       '--conns', String(cfg.conns), ...headers.flatMap(([k, v]) => ['-H', `${k}: ${v}`])];
+  } else if (tool === 'h2load') {
+    // h2 load: 64 streams over 4 connections.
+    cmd = 'h2load';
+    args = ['-c4', '-m16', '-t1', '-D', String(secs), ...headers.flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
   } else if (cfg.tool === 'wrk') {
     cmd = 'wrk';
     args = ['-t1', `-c${cfg.conns}`, `-d${secs}s`, '--latency', ...headers.flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
@@ -454,6 +490,7 @@ function runLoad(port, headers, secs, rate) {
       clearTimeout(killer);
       children.delete(child);
       if (code !== 0) return rejectLoad(new BenchError(`${tool} exited with ${code ?? signal}: ${(stderr || stdout).trim().slice(0, 500)}`));
+      if (tool === 'h2load') return resolveLoad({ ...parseH2load(stdout), raw: stdout });
       if (tool === 'wrk') return resolveLoad({ ...parseWrk(stdout), raw: stdout });
       if (tool === 'fixed-rate') {
         try {
@@ -626,6 +663,7 @@ async function main() {
       const env = { ...sc.env, BACKEND_URL: backendUrl, PORT: String(port), ADMIN_PORT: String(adminPort) };
       const flags = [...cfg.nodeFlags, ...sc.nodeFlags];
       const gw = startChild(`gateway-${sc.name}-r${round}`, node, [...flags, CLI, 'start', '--config', sc.config ?? sc.file], { env, cpu: cfg.pin ? GATEWAY_CPU : undefined });
+      portMode.set(port, { scheme: sc.scheme, tool: sc.tool });
       await waitUp(gw, port, URL_PATH, Object.fromEntries(sc.headerList));
       targets.push({ name: sc.name, label: `gateway ${sc.name}`, port, headers: sc.headerList, watch: gw });
     }

@@ -18,7 +18,11 @@ import { Registry } from 'prom-client';
 import type { UpstreamErrorKind } from './proxy/errors.js';
 import { compileSnapshot, disposeSnapshot, type Snapshot } from './router/compile.js';
 import { createHandler, type HandlerHost } from './server/handle.js';
-import { createProxyServer, listen, type ProxyServer } from './server/listener.js';
+import { createH2cListener, createProxyListener, createRedirectListener, listen, upgradeEntry, type ProxyListener, type UpgradeEntry } from './server/listener.js';
+import { createTlsTerminator, type TlsTerminator } from './server/tls.js';
+import { TunnelSet } from './proxy/tunnel.js';
+import type { TlsServerConfig } from './config/schema.js';
+import { ConfigError } from './errors.js';
 import { adoptResponse } from './server/response.js';
 import type { Target } from './upstream/upstream.js';
 import { PoolSet } from './upstream/upstream.js';
@@ -53,14 +57,27 @@ export class Gateway implements HandlerHost {
   private drained: (() => void) | undefined;
   private readonly pools: PoolSet;
   private readonly extensions: GatewayExtension[];
-  private server: ProxyServer | undefined;
+  /** WebSocket tunnels open now (metrics; closed with 1001 at shutdown). */
+  readonly tunnels: TunnelSet;
+  /** server.tls.clientCa is set (handle.ts reads the client certificate's subject). */
+  readonly clientCerts: boolean;
+  private tls: TlsTerminator | undefined;
+  private readonly configDir: string;
+  private listeners: ProxyListener[] = [];
+  /** Port of the h2c listener (0 when none). */
+  h2cPort = 0;
+  /** Port of the redirectHttp listener (0 when none). */
+  redirectPort = 0;
   private admin: Server | undefined;
   private closing: Promise<void> | undefined;
   port = 0;
   adminPort = 0;
 
-  private constructor(snapshot: Snapshot, logger: Logger, services: GatewayServices, pools: PoolSet, extensions: GatewayExtension[]) {
+  private constructor(snapshot: Snapshot, logger: Logger, services: GatewayServices, pools: PoolSet, extensions: GatewayExtension[], configDir: string) {
     this.snapshot = snapshot;
+    this.configDir = configDir;
+    this.tunnels = new TunnelSet(services.registry);
+    this.clientCerts = snapshot.config.server.tls?.clientCa !== undefined;
     this.logger = logger;
     this.services = services;
     this.pools = pools;
@@ -87,7 +104,7 @@ export class Gateway implements HandlerHost {
     const observers = extensions.flatMap((e) => e.observers ?? []);
     const policies = opts.policies ?? BUILTIN_POLICIES;
     const snapshot = await compileSnapshot(opts.config, opts.warnings ?? [], { services, pools, observers, policies });
-    return new Gateway(snapshot, logger, services, pools, extensions);
+    return new Gateway(snapshot, logger, services, pools, extensions, opts.configDir ?? '');
   }
 
   requestStarted(): void {
@@ -129,11 +146,54 @@ export class Gateway implements HandlerHost {
   }
   private mounted: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 
+  /**
+   * An `'upgrade'` listener for the server the gateway is mounted in, so WebSocket routes work in
+   * library mode too: `server.on('upgrade', gateway.upgradeHandler)`.
+   */
+  get upgradeHandler(): UpgradeEntry {
+    return (this.mountedUpgrade ??= upgradeEntry(this.entry));
+  }
+  private mountedUpgrade: UpgradeEntry | undefined;
+
+  /**
+   * Re-read the TLS certificates and keys (config reload calls this with the new server.tls; file
+   * changes call it by themselves). True when the new ones serve; false when one failed to load:
+   * the old ones keep serving and the failure is logged. Listener options (clientCertRequired,
+   * http2) change only with a restart.
+   */
+  reloadTls(tls?: TlsServerConfig): boolean {
+    return this.tls?.reload(tls) ?? false;
+  }
+
   /** Open the proxy and admin listeners. Resolves with the ports actually bound. */
   async start(): Promise<{ port: number; adminPort: number }> {
     const cfg = this.snapshot.config;
-    this.server = createProxyServer(cfg.server, this.entry, this.logger);
-    this.port = await listen(this.server, cfg.server.port, cfg.server.host);
+    if (cfg.server.tls !== undefined) {
+      try {
+        this.tls = createTlsTerminator(cfg.server.tls, this.configDir, this.logger);
+      } catch (err) {
+        throw new ConfigError([(err as Error).message]);
+      }
+    }
+    for (const up of this.snapshot.upstreams.values()) {
+      if (up.insecure) {
+        this.logger.warn({ event: 'config.insecure_upstream', upstream: up.name }, `upstream ${up.name}: insecureSkipVerify is on: its TLS certificates are not verified`);
+      }
+    }
+    const entry = this.entry;
+    const main = createProxyListener(cfg.server, entry, this.logger, this.tls, upgradeEntry(entry));
+    this.listeners.push(main);
+    this.port = await listen(main.server, cfg.server.port, cfg.server.host);
+    if (cfg.server.h2c !== undefined) {
+      const h2c = createH2cListener(cfg.server, entry, this.logger);
+      this.listeners.push(h2c);
+      this.h2cPort = await listen(h2c.server, cfg.server.h2c.port, cfg.server.h2c.host ?? cfg.server.host);
+    }
+    if (cfg.server.redirectHttp !== undefined && this.tls !== undefined) {
+      const redirect = createRedirectListener(cfg.server, () => this.port, this.logger);
+      this.listeners.push(redirect);
+      this.redirectPort = await listen(redirect.server, cfg.server.redirectHttp.port, cfg.server.redirectHttp.host ?? cfg.server.host);
+    }
     if (cfg.admin.enabled) {
       this.admin = createAdminServer(this);
       this.adminPort = await listen(this.admin, cfg.admin.port, cfg.admin.host);
@@ -142,7 +202,7 @@ export class Gateway implements HandlerHost {
     for (const w of this.snapshot.warnings) this.logger.warn({ event: 'config.warning' }, w);
     this.logger.info(
       { event: 'gateway.started', port: this.port, host: cfg.server.host, adminPort: this.adminPort || undefined, routes: this.snapshot.routes.length },
-      `gateway listening on http://${cfg.server.host}:${this.port}`,
+      `gateway listening on ${this.tls ? 'https' : 'http'}://${cfg.server.host}:${this.port}`,
     );
     return { port: this.port, adminPort: this.adminPort };
   }
@@ -160,9 +220,10 @@ export class Gateway implements HandlerHost {
     this.draining = true;
     this.ready = false;
     this.logger.info({ event: 'gateway.draining', inFlight: this.inFlight, graceMs }, 'draining');
-    const server = this.server;
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    server?.closeIdleConnections();
+    const listeners = this.listeners;
+    const closed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
+    for (const l of listeners) l.closeIdle();
+    this.tls?.close();
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
@@ -173,7 +234,9 @@ export class Gateway implements HandlerHost {
       });
     }
     const abandoned = this.inFlight;
-    server?.closeAllConnections();
+    // WebSocket tunnels still open after the grace period get a 1001 close frame each way.
+    await this.tunnels.closeAll();
+    for (const l of listeners) l.closeAll();
     await closed;
     for (const upstream of this.snapshot.upstreams.values()) stopHealth(upstream);
     await this.pools.closeAll(abandoned > 0);

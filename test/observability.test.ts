@@ -25,6 +25,7 @@ const SECRETS = {
 const ACCESS_FIELDS = [
   'time', 'level', 'event', 'requestId', 'traceId', 'method', 'path', 'route', 'status', 'durationMs', 'upstream', 'target',
   'upstreamDurationMs', 'bytesIn', 'bytesOut', 'clientIp', 'userAgent', 'consumer', 'rateLimited', 'errorCode',
+  'clientCert',
 ].sort();
 
 

@@ -23,6 +23,12 @@ export async function runGateway(file: string): Promise<number> {
   try {
     await gateway.start();
   } catch (err) {
+    if (err instanceof ConfigError) {
+      // Files only read when listening (server.tls certificates): the same report as validation.
+      reportProblems(file, err, true);
+      await gateway.close(0);
+      return 1;
+    }
     const e = err as NodeJS.ErrnoException;
     gateway.logger.fatal({ event: 'gateway.listen_failed', code: e.code, reason: e.message }, `cannot listen: ${e.message}`);
     await gateway.close(0);

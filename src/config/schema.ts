@@ -12,6 +12,49 @@ import { matchOptionFields, PathsSchema } from '../router/schema.js';
 
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'] as const;
 
+export const TlsServerSchema = Strict(
+  {
+    certificates: Type.Array(
+      Strict({
+        cert: Type.String({ minLength: 1, description: 'PEM certificate chain file (leaf first), relative to the config file.' }),
+        key: Type.String({ minLength: 1, description: 'PEM private key file of that certificate.' }),
+      }),
+      {
+        minItems: 1,
+        description:
+          'Certificates, chosen by SNI from the DNS names (subjectAltName, else CN; exact and *. wildcard) each one carries. The first is the default for unknown or absent names.',
+      },
+    ),
+    minVersion: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { default: 'TLSv1.2', description: 'Oldest TLS version accepted.' }),
+    ciphers: Type.Optional(Type.String({ minLength: 1, description: "OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's defaults). Default: Node's." })),
+    clientCa: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA bundle: ask clients for a certificate and verify it against these CAs (mutual TLS).' })),
+    clientCertRequired: Type.Boolean({
+      default: true,
+      description: 'With clientCa: refuse the handshake without a valid client certificate. false: accept clients without one (the subject is then absent).',
+    }),
+    watch: Type.Boolean({ default: true, description: 'Re-read certificates and keys when their files change (renewals need no restart); a broken file keeps the old ones.' }),
+  },
+  { description: 'Terminate TLS on the proxy listener (HTTPS, and HTTP/2 by ALPN unless http2.enabled is false).' },
+);
+
+export const Http2Schema = Strict(
+  {
+    enabled: Type.Boolean({ default: true, description: 'Offer HTTP/2 (ALPN h2) on the TLS listener beside HTTP/1.1.' }),
+    maxConcurrentStreams: Type.Integer({ minimum: 1, maximum: 10_000, default: 100, description: 'Streams one HTTP/2 connection may have open at once.' }),
+    maxSessionInvalidFrames: Type.Integer({
+      minimum: 1,
+      default: 1000,
+      description: 'Invalid frames tolerated on one connection before it is closed (CVE-2019-9514..9518 floods).',
+    }),
+    maxSessionRejectedStreams: Type.Integer({
+      minimum: 1,
+      default: 100,
+      description: 'Streams refused for exceeding maxConcurrentStreams before the connection is closed (CVE-2023-44487 rapid reset).',
+    }),
+  },
+  { default: {}, description: 'HTTP/2 on the TLS and h2c listeners.' },
+);
+
 export const ServerSchema = Strict(
   {
     host: Type.String({ default: '127.0.0.1', description: 'Address the proxy listens on. Use 0.0.0.0 or :: to accept traffic from other hosts.' }),
@@ -27,6 +70,26 @@ export const ServerSchema = Strict(
     requestTimeout: Duration('Time allowed for a client to send the whole request (0 disables; uploads need room).', '5m'),
     gracePeriod: Duration('On SIGTERM/SIGINT, how long in-flight requests may run before connections are closed.', '10s'),
     paths: PathsSchema,
+    tls: Type.Optional(TlsServerSchema),
+    redirectHttp: Type.Optional(
+      Strict(
+        {
+          port: Type.Integer({ minimum: 0, maximum: 65535, description: 'Port of the plain-HTTP listener (0 picks a free one).' }),
+          host: Type.Optional(Type.String({ description: 'Address it listens on (default: server.host).' })),
+        },
+        { description: 'A plain-HTTP listener that answers every request with 308 to the same URL on https:// (needs server.tls).' },
+      ),
+    ),
+    h2c: Type.Optional(
+      Strict(
+        {
+          port: Type.Integer({ minimum: 0, maximum: 65535, description: 'Port of the cleartext HTTP/2 listener (0 picks a free one).' }),
+          host: Type.Optional(Type.String({ description: 'Address it listens on (default: server.host). Keep it on an internal network.' })),
+        },
+        { description: 'A cleartext HTTP/2 listener with prior knowledge (h2c), for internal traffic. Only HTTP/2 is spoken there.' },
+      ),
+    ),
+    http2: Http2Schema,
   },
   { default: {}, description: 'The proxy listener.' },
 );
@@ -55,7 +118,8 @@ export const UpstreamSchema = Strict({
     {
       connect: Duration('Time to establish a TCP connection to a target.', '2s'),
       response: Duration('Time from sending the request until the response head arrives (504 after).', '30s'),
-      idle: Duration('Longest silence between two chunks of the response body.', '30s'),
+      idle: Duration('Longest silence between two chunks of the response body (also for SSE and long polls).', '30s'),
+      websocketIdle: Duration('Longest silence (no frame either way) on a WebSocket tunnel before both sides are closed.', '1h'),
     },
     { default: {} },
   ),
@@ -72,6 +136,21 @@ export const UpstreamSchema = Strict({
     { default: {}, description: 'Passive health: take targets that stop answering out of rotation.' },
   ),
   keepAlive: Duration('How long an idle upstream connection is kept for reuse.', '60s'),
+  tls: Type.Optional(
+    Strict(
+      {
+        ca: Type.Optional(Type.String({ minLength: 1, description: "PEM CA bundle that signs the targets' certificates (default: Node's public CAs)." })),
+        servername: Type.Optional(Type.String({ minLength: 1, description: "SNI name and the name the certificate must carry (default: the target's host)." })),
+        cert: Type.Optional(Type.String({ minLength: 1, description: 'PEM client certificate for mutual TLS to the targets (with key).' })),
+        key: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of that client certificate.' })),
+        insecureSkipVerify: Type.Boolean({
+          default: false,
+          description: 'Accept any certificate (no verification). For tests only: a warning is logged at every start.',
+        }),
+      },
+      { description: 'TLS settings for https:// targets (and wss:// WebSocket tunnels to them). Files are relative to the config file.' },
+    ),
+  ),
 });
 
 export const MatchSchema = Strict(
@@ -98,7 +177,17 @@ export const RouteSchema = Strict({
   rewrite: Type.Optional(Type.String({ pattern: '^/', hint: 'a path starting with "/"', description: 'Replace the matched path (or prefix) with this; :params of the match may be used.' })),
   preserveHost: Type.Boolean({ default: false, description: "Send the client's Host upstream instead of the target's." }),
   maxBodySize: Type.Optional(Size('Request body limit for this route (overrides server.maxBodySize; 0 = no limit).')),
-  timeouts: Type.Optional(Strict({ response: Type.Optional(Duration('Response-head timeout for this route (overrides the upstream).')) })),
+  timeouts: Type.Optional(
+    Strict({
+      response: Type.Optional(Duration('Response-head timeout for this route (overrides the upstream).')),
+      idle: Type.Optional(Duration('Body idle timeout for this route (overrides the upstream): the longest silence of an SSE stream or long poll.')),
+      websocketIdle: Type.Optional(Duration('WebSocket tunnel idle timeout for this route (overrides the upstream).')),
+    }),
+  ),
+  websocket: Type.Boolean({
+    default: false,
+    description: 'Accept WebSocket upgrades: the handshake runs the route\'s policies, then the gateway tunnels frames to ws:// (http targets) or wss:// (https targets).',
+  }),
   ...policyRouteFields,
 });
 
@@ -171,5 +260,6 @@ export type Config = Static<typeof ConfigSchema>;
 export type RouteConfig = Static<typeof RouteSchema>;
 export type UpstreamConfig = Static<typeof UpstreamSchema>;
 export type ServerConfig = Static<typeof ServerSchema>;
+export type TlsServerConfig = Static<typeof TlsServerSchema>;
 export type LoggingConfig = Static<typeof LoggingSchema>;
 export type MatchConfig = Static<typeof MatchSchema>;

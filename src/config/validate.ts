@@ -93,6 +93,7 @@ function problems(): Problems {
 
 /** Cross-field rules the schema alone cannot say. */
 function checkSemantics(config: Config, p: Problems): void {
+  checkProtocols(config, p);
   const upstreamNames = Object.keys(config.upstreams);
   const seen = new Map<string, number>();
   config.routes.forEach((route, i) => {
@@ -130,6 +131,30 @@ function checkSemantics(config: Config, p: Problems): void {
       }
     });
   });
+}
+
+/** Listener and upstream TLS rules (issue 11). */
+function checkProtocols(config: Config, p: Problems): void {
+  const server = config.server;
+  if (server.redirectHttp !== undefined && server.tls === undefined) p.add('server.redirectHttp', 'needs server.tls (there is no https:// listener to redirect to)');
+  if (server.tls?.ciphers !== undefined && server.tls.minVersion === 'TLSv1.3') p.warn('server.tls.ciphers', 'has no effect with minVersion TLSv1.3 (TLS 1.3 suites are not set by a cipher list)');
+  const ports = [['server.port', server.port], ['server.redirectHttp.port', server.redirectHttp?.port], ['server.h2c.port', server.h2c?.port], ['admin.port', config.admin.enabled ? config.admin.port : undefined]] as const;
+  for (let i = 0; i < ports.length; i++) {
+    for (let j = i + 1; j < ports.length; j++) {
+      const a = ports[i]![1];
+      if (a !== undefined && a !== 0 && a === ports[j]![1]) p.add(ports[j]![0], `port ${a} is already used by ${ports[i]![0]}`);
+    }
+  }
+  for (const [name, up] of Object.entries(config.upstreams)) {
+    const tls = up.tls;
+    if (tls === undefined) continue;
+    const at = `upstreams.${name}.tls`;
+    if ((tls.cert === undefined) !== (tls.key === undefined)) p.add(tls.cert === undefined ? `${at}.cert` : `${at}.key`, 'cert and key go together (mutual TLS to the upstream)');
+    if (tls.insecureSkipVerify && tls.ca !== undefined) p.warn(`${at}.ca`, 'is ignored with insecureSkipVerify: true');
+    up.targets.forEach((t, i) => {
+      if (!t.url.startsWith('https:')) p.add(`upstreams.${name}.targets[${i}].url`, 'tls settings apply to https:// targets only: use https:// or drop upstreams.' + name + '.tls');
+    });
+  }
 }
 
 export interface ValidationResult {

@@ -80,6 +80,12 @@ export class RequestContext implements PolicyContext {
   done = false;
   /** The upstream exchange in progress, so a client abort can cancel it. */
   proxy: { abort(): void } | undefined = undefined;
+  /** The verified TLS client certificate's subject (mutual TLS), '' when none. */
+  clientCert = '';
+  /** A WebSocket handshake (Upgrade: websocket): the terminal step opens a tunnel instead of forwarding. */
+  upgrade: { readonly socket: import('node:net').Socket; readonly head: Buffer } | undefined = undefined;
+  /** Set once a tunnel is open: the exchange ends when the tunnel closes, not with the response. */
+  tunnel: { close(code?: number): void } | undefined = undefined;
   /** Per-policy scratch space, keyed by policy name. */
   state: Record<string, unknown> | undefined = undefined;
   /** The policy whose request hook answered the request (a local reply, a refusal or a failure); '' when none did. */

@@ -20,6 +20,15 @@ export interface UpstreamEvents {
   onUpstreamError(ctx: RequestContext, target: Target, kind: UpstreamErrorKind, err: Error): void;
 }
 
+/**
+ * Server-sent events: the head goes out at once (Node would hold it until the first body chunk), so
+ * an EventSource opens before the first event. Names from undici are interned lower-case strings.
+ */
+function isEventStream(list: readonly string[]): boolean {
+  for (let i = 0; i < list.length; i += 2) if (list[i] === 'content-type') return list[i + 1]!.startsWith('text/event-stream');
+  return false;
+}
+
 /** Counts request body bytes and fails once the route limit is passed (chunked uploads). */
 class BodyLimit extends Transform {
   private seen = 0;
@@ -84,6 +93,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       // The request id passed isWellFormedRequestId or is a UUID: a line Node need not check.
       res.trustedHeaders = 'x-request-id: ' + ctx.requestId + '\r\n' + ctx.responseHeaderLines;
       res.writeHead(statusCode, headers);
+      if (isEventStream(headers)) res.flushHeaders();
     } else {
       const headers = responseHeaderObject(raw, ctx.responseHeaderLines !== '');
       headers['x-request-id'] = ctx.requestId;
@@ -91,6 +101,8 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       runResponseHooks(ctx.hooks, ctx, { status: statusCode, local: false, headers });
       res.trustedHeaders = ctx.responseHeaderLines;
       res.writeHead(statusCode, headers);
+      const type = headers['content-type'];
+      if (typeof type === 'string' && type.startsWith('text/event-stream')) res.flushHeaders();
     }
     return true;
   }
@@ -178,7 +190,7 @@ export function forward(ctx: RequestContext, route: CompiledRoute, headers: stri
       headers,
       body,
       headersTimeout: route.responseTimeout,
-      bodyTimeout: upstream.idleTimeout,
+      bodyTimeout: route.idleTimeout,
     },
     handler,
   );

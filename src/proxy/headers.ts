@@ -42,6 +42,10 @@ export interface ScannedRequest {
   userAgent: string | undefined;
   /** Transfer-Encoding was sent (Node's parser already refused it together with Content-Length). */
   chunked: boolean;
+  /** HTTP/2 `:authority` (undefined on HTTP/1.1). */
+  authority: string | undefined;
+  /** The Upgrade header (a WebSocket handshake names `websocket`). */
+  upgrade: string | undefined;
 }
 
 /**
@@ -63,6 +67,8 @@ export function scanRequestHeaders(raw: readonly string[], stripped: ReadonlySet
   let contentLength: string | undefined;
   let userAgent: string | undefined;
   let chunked = false;
+  let authority: string | undefined;
+  let upgrade: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
@@ -105,6 +111,14 @@ export function scanRequestHeaders(raw: readonly string[], stripped: ReadonlySet
       case 'x-request-id':
         requestId ??= value;
         continue;
+      case 'upgrade':
+        upgrade ??= value;
+        continue;
+    }
+    // HTTP/2 pseudo-headers (RFC 9113 §8.3): the method and path are the request line; :authority is Host.
+    if (name.charCodeAt(0) === 58) {
+      if (name === ':authority') authority = value;
+      continue;
     }
     if (HOP_BY_HOP.has(name) || GATEWAY_OWNED.has(name) || stripped.has(name)) continue;
     headers.push(name, value);
@@ -115,7 +129,7 @@ export function scanRequestHeaders(raw: readonly string[], stripped: ReadonlySet
     // gateway adds its own fields, so `Connection: x-forwarded-for` can never strip what it sets.
     if (listed !== undefined) removeHeaders(headers, listed);
   }
-  return { headers, host, duplicate, forwardedFor, forwardedProto, forwardedHost, forwarded, requestId, contentLength, userAgent, chunked };
+  return { headers, host, duplicate, forwardedFor, forwardedProto, forwardedHost, forwarded, requestId, contentLength, userAgent, chunked, authority, upgrade };
 }
 
 /** Names listed in a Connection header, other than close/keep-alive (RFC 9110 §7.6.1). */

@@ -39,6 +39,12 @@ export interface CompiledRoute extends RouteInfo {
   readonly maxBodySize: number;
   /** Response-head timeout for this route, ms. */
   readonly responseTimeout: number;
+  /** Body idle timeout for this route (SSE, long polls), ms. */
+  readonly idleTimeout: number;
+  /** Accepts WebSocket upgrades. */
+  readonly websocket: boolean;
+  /** WebSocket tunnel idle timeout, ms. */
+  readonly websocketIdleTimeout: number;
   /** The route's chain: the snapshot's pre-route hooks, then the route's own, by phase and order. */
   readonly hooks: HookLists;
   /** Names of the policies on this route, in order (for /routes and validate). */
@@ -144,7 +150,7 @@ function withDefaults(route: RouteConfig, defaults: Config['defaults']): RouteCo
 
 export async function compileSnapshot(config: Config, warnings: readonly string[], opts: CompileOptions): Promise<Snapshot> {
   const upstreams = new Map<string, Upstream>();
-  for (const [name, cfg] of Object.entries(config.upstreams)) upstreams.set(name, createUpstream(name, cfg, opts.pools));
+  for (const [name, cfg] of Object.entries(config.upstreams)) upstreams.set(name, createUpstream(name, cfg, opts.pools, opts.services.configDir));
 
   const policies = sortPolicies(opts.policies);
   const policyState = new Map<string, unknown>();
@@ -187,6 +193,9 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
       preserveHost: route.preserveHost,
       maxBodySize: max === 0 ? Infinity : max,
       responseTimeout: route.timeouts?.response !== undefined ? parseDuration(route.timeouts.response)! : upstream.responseTimeout,
+      idleTimeout: route.timeouts?.idle !== undefined ? parseDuration(route.timeouts.idle)! : upstream.idleTimeout,
+      websocket: route.websocket,
+      websocketIdleTimeout: route.timeouts?.websocketIdle !== undefined ? parseDuration(route.timeouts.websocketIdle)! : upstream.websocketIdleTimeout,
       hooks: hooks.length > 0 ? hookLists(hooks, timeouts) : NO_HOOKS,
       policies: hooks.map((h) => h.policy!),
     };
@@ -227,6 +236,7 @@ export function describeRoutes(snapshot: Snapshot): unknown[] {
     targets: r.upstream.targets.map((t) => t.origin + t.basePath),
     rewrite: r.config.rewrite ?? (r.config.stripPrefix ? 'strip prefix' : 'none'),
     maxBodySize: Number.isFinite(r.maxBodySize) ? r.maxBodySize : 'unlimited',
+    ...(r.websocket ? { websocket: true } : {}),
     policies: r.policies,
   }));
 }

@@ -15,19 +15,23 @@ import { RequestContext } from '../pipeline/context.js';
 import type { CompiledRoute, Snapshot } from '../router/compile.js';
 import { refusalError } from '../router/match.js';
 import { normaliseTarget } from '../router/normalise.js';
-import { forward, type UpstreamEvents } from '../proxy/forward.js';
+import { forward } from '../proxy/forward.js';
+import { openTunnel, type TunnelHost } from '../proxy/tunnel.js';
+import { clientCertSubject } from './tls.js';
 import type { RequestTracer } from '../observe/tracing/tracer.js';
 import { hostName, isWellFormedRequestId, scanRequestHeaders } from '../proxy/headers.js';
 import { canonicalIp, type TrustedProxies } from '../util/ip.js';
 import { replyError, sendReply } from './respond.js';
 
-export interface HandlerHost extends UpstreamEvents {
+export interface HandlerHost extends Omit<TunnelHost, 'exchangeOver'> {
   /** The snapshot in force; read once per request. */
   readonly snapshot: Snapshot;
   readonly logger: Logger;
   readonly draining: boolean;
   /** W3C trace context (undefined when tracing is off). */
   readonly tracer?: RequestTracer | undefined;
+  /** server.tls.clientCa is set: read the verified client certificate's subject. */
+  readonly clientCerts?: boolean;
   requestStarted(): void;
   requestFinished(): void;
 }
@@ -77,12 +81,12 @@ function failedInternally(ctx: RequestContext, err: unknown): void {
   replyError(ctx, err instanceof GatewayError ? err : new GatewayError('GW_ERR_INTERNAL'));
 }
 
-/** Runs once per request when the response is done or the connection closed first. */
+/** Runs once per request when the response is done or the connection closed first (or a tunnel closed). */
 function onResponseClose(this: WithCtx): void {
   const { ctx, snapshot, host } = this[CTX]!;
   if (ctx.done) return;
   ctx.done = true;
-  if (!this.writableFinished) {
+  if (!this.writableFinished && ctx.tunnel === undefined) {
     ctx.proxy?.abort();
     if (ctx.status === 0 || !this.headersSent) ctx.status = 499; // nginx's "client closed request"
   }
@@ -97,7 +101,27 @@ function onResponseClose(this: WithCtx): void {
   host.requestFinished();
 }
 
-export function createHandler(host: HandlerHost): (req: IncomingMessage, res: GatewayResponse, expectContinue?: boolean) => void {
+/** A WebSocket tunnel closed: the exchange is over (done hooks, observers, in-flight count). */
+export function exchangeOver(ctx: RequestContext): void {
+  onResponseClose.call(ctx.res as WithCtx);
+}
+
+/** Whether an Upgrade header asks for WebSocket (RFC 6455 §4.1: case-insensitive, may be one of a list). */
+function asksWebSocket(upgrade: string): boolean {
+  return /(?:^|,)\s*websocket\s*(?:,|$)/i.test(upgrade);
+}
+
+export type RequestEntry = (req: IncomingMessage, res: GatewayResponse, expectContinue?: boolean, upgradeHead?: Buffer) => void;
+
+export function createHandler(host: HandlerHost): RequestEntry {
+  const tunnelHost: TunnelHost = { tunnels: host.tunnels, onUpstreamError: (c, t, k, e) => host.onUpstreamError(c, t, k, e), exchangeOver };
+
+  /** The terminal step: the proxy, or for a WebSocket handshake the tunnel. */
+  function terminal(ctx: RequestContext, route: CompiledRoute, headers: string[]): void {
+    if (ctx.upgrade === undefined) forward(ctx, route, headers, host);
+    else openTunnel(ctx, route, headers, tunnelHost);
+  }
+
   /** The end of the route's chain: a local reply, or the terminal step — the proxy. */
   function proceed(ctx: RequestContext, reply: LocalReply | GatewayError | undefined): void {
     if (reply !== undefined) {
@@ -105,7 +129,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Ga
       return;
     }
     try {
-      forward(ctx, ctx.route!, ctx.upstreamHeaders!, host);
+      terminal(ctx, ctx.route!, ctx.upstreamHeaders!);
     } catch (err) {
       failedInternally(ctx, err);
     }
@@ -124,20 +148,20 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Ga
     }
   }
 
-  return function handle(req: IncomingMessage, res: GatewayResponse, expectContinue = false): void {
+  return function handle(req: IncomingMessage, res: GatewayResponse, expectContinue = false, upgradeHead?: Buffer): void {
     const snapshot = host.snapshot;
     const ctx = new RequestContext(req, res, host.logger);
     (res as WithCtx)[CTX] = { ctx, snapshot, host };
     host.requestStarted();
     res.on('close', onResponseClose); // fires once; `on` spares the once-wrapper per request
     try {
-      handleRequest(ctx, snapshot, expectContinue);
+      handleRequest(ctx, snapshot, expectContinue, upgradeHead);
     } catch (err) {
       failedInternally(ctx, err);
     }
   };
 
-  function handleRequest(ctx: RequestContext, snapshot: Snapshot, expectContinue: boolean): void {
+  function handleRequest(ctx: RequestContext, snapshot: Snapshot, expectContinue: boolean, upgradeHead: Buffer | undefined): void {
     const req = ctx.req;
     ctx.expectContinue = expectContinue;
     const peer = peerAddress(req.socket);
@@ -165,6 +189,26 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Ga
     if (target.authority !== undefined && scan.host !== undefined && !sameAuthority(target.authority, scan.host)) {
       return replyError(ctx, new GatewayError('GW_ERR_HOST_MISMATCH'));
     }
+    if (scan.authority !== undefined) {
+      // HTTP/2: :authority is the host (RFC 9113 §8.3.1); a Host field that disagrees is refused.
+      if (scan.host !== undefined && !sameAuthority(scan.authority, scan.host)) {
+        return replyError(ctx, new GatewayError('GW_ERR_HOST_MISMATCH', 'The Host header disagrees with :authority.'));
+      }
+      scan.host = scan.authority;
+    }
+    if (upgradeHead !== undefined) {
+      // An Upgrade request (the listener's 'upgrade' event): WebSocket opens a tunnel on routes that
+      // allow it; any other protocol is served as a plain request, without a body (the connection closes after).
+      const websocket = scan.upgrade !== undefined && asksWebSocket(scan.upgrade);
+      if (scan.chunked || (scan.contentLength !== undefined && scan.contentLength !== '0')) {
+        return replyError(ctx, new GatewayError('GW_ERR_BAD_REQUEST', 'An Upgrade request may not carry a body.'));
+      }
+      if (websocket) {
+        if (ctx.method !== 'GET') return replyError(ctx, new GatewayError('GW_ERR_BAD_REQUEST', 'A WebSocket handshake is a GET request (RFC 6455 §4.1).'));
+        ctx.upgrade = { socket: req.socket, head: upgradeHead };
+      }
+    }
+    if (host.clientCerts === true && (req.socket as TLSSocket).encrypted) ctx.clientCert = clientCertSubject(req.socket as TLSSocket);
     const name = hostName(target.authority ?? scan.host ?? '');
     if (name === undefined) return replyError(ctx, new GatewayError('GW_ERR_HOST_INVALID'));
     ctx.host = name;
@@ -208,13 +252,16 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Ga
     ctx.route = route;
     ctx.params = found.params;
     ctx.hooks = route.hooks;
+    if (ctx.upgrade !== undefined && !route.websocket) {
+      return replyError(ctx, new GatewayError('GW_ERR_UPGRADE_REFUSED', `Route ${route.name} does not accept WebSocket upgrades.`));
+    }
     if (ctx.contentLength > route.maxBodySize) {
       return replyError(ctx, new GatewayError('GW_ERR_BODY_TOO_LARGE', `The body is ${ctx.contentLength} bytes; this route accepts at most ${route.maxBodySize}.`));
     }
     const headers = ctx.upstreamHeaders!;
     if (route.preserveHost && ctx.hostHeader !== '') headers.push('host', ctx.hostHeader);
     const from = snapshot.preRoute.request.length;
-    if (route.hooks.request.length === from) forward(ctx, route, headers, host);
+    if (route.hooks.request.length === from) terminal(ctx, route, headers);
     else runRequestHooks(route.hooks, ctx, proceed, from);
   }
 }

@@ -1,6 +1,11 @@
 /** The proxy listener: Node http server with timeouts and limits from config, and clean answers to unparsable requests. */
 import http, { IncomingMessage } from 'node:http';
+import https from 'node:https';
+import http2, { type Http2Session } from 'node:http2';
 import type { Server, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { GatewayH2Response } from './h2.js';
+import type { TlsTerminator } from './tls.js';
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config/schema.js';
 import { parseDuration, parseSize } from '../util/units.js';
@@ -9,6 +14,8 @@ import type { ErrorCode } from '../errors.js';
 import { GatewayResponse } from './response.js';
 
 type Handle = (req: IncomingMessage, res: GatewayResponse, expectContinue?: boolean) => void;
+/** The 'upgrade' event: an Upgrade request (WebSocket) with its socket and any bytes read past the head. */
+export type UpgradeEntry = (req: IncomingMessage, socket: Socket, head: Buffer) => void;
 
 /** A whole response for a raw socket (no ServerResponse exists for an unparsable request). */
 function rawProblem(status: number, reason: string, code: ErrorCode, detail: string): string {
@@ -21,44 +28,180 @@ function rawProblem(status: number, reason: string, code: ErrorCode, detail: str
 
 export type ProxyServer = http.Server<typeof IncomingMessage, typeof GatewayResponse>;
 
-export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Logger): ProxyServer {
-  const server = http.createServer<typeof IncomingMessage, typeof GatewayResponse>(
-    {
-      IncomingMessage,
-      ServerResponse: GatewayResponse,
-      maxHeaderSize: parseSize(cfg.maxHeaderSize)!,
-      requestTimeout: parseDuration(cfg.requestTimeout)!,
-      headersTimeout: parseDuration(cfg.headersTimeout)!,
-      keepAliveTimeout: parseDuration(cfg.keepAliveTimeout)!,
-      requireHostHeader: true,
-      // Node must not merge or drop duplicate headers silently: handle.ts reads rawHeaders itself.
-      joinDuplicateHeaders: false,
-    },
-    handle,
-  );
-  // Expect: 100-continue is answered only once the route's policies accepted the request,
-  // so a refused upload (401, 413, 429) is never sent at all.
-  server.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) => handle(req, res, true));
-  // A gateway is not a forward proxy: CONNECT tunnels are refused rather than silently dropped.
-  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+/** A listening server and how to close its connections (node:http2 servers have no closeAllConnections). */
+export interface ProxyListener {
+  readonly server: Server;
+  /** Stop accepting; close idle keep-alive connections; HTTP/2 sessions get GOAWAY and finish their streams. */
+  closeIdle(): void;
+  /** Close every connection now (after the grace period). */
+  closeAll(): void;
+}
+
+function httpOptions(cfg: ServerConfig) {
+  return {
+    IncomingMessage,
+    ServerResponse: GatewayResponse,
+    maxHeaderSize: parseSize(cfg.maxHeaderSize)!,
+    requestTimeout: parseDuration(cfg.requestTimeout)!,
+    headersTimeout: parseDuration(cfg.headersTimeout)!,
+    keepAliveTimeout: parseDuration(cfg.keepAliveTimeout)!,
+    requireHostHeader: true,
+    // Node must not merge or drop duplicate headers silently: handle.ts reads rawHeaders itself.
+    joinDuplicateHeaders: false,
+  };
+}
+
+/** node:http2 options: the stream and flood limits (CVE-2019-9512..9518, CVE-2023-44487). */
+function http2Options(cfg: ServerConfig) {
+  return {
+    maxSessionInvalidFrames: cfg.http2.maxSessionInvalidFrames,
+    maxSessionRejectedStreams: cfg.http2.maxSessionRejectedStreams,
+    // PING and SETTINGS floods: nghttp2 stops reading once this many control frames await sending.
+    maxOutstandingPings: 10,
+    maxOutstandingSettings: 10,
+    maxHeaderListSize: parseSize(cfg.maxHeaderSize)!,
+    settings: { maxConcurrentStreams: cfg.http2.maxConcurrentStreams, maxHeaderListSize: parseSize(cfg.maxHeaderSize)!, enablePush: false },
+    Http2ServerResponse: GatewayH2Response,
+  };
+}
+
+/** The events every proxy listener answers the same way, HTTP/1.1 over TCP or TLS. */
+function wire(server: Server, handle: Handle, logger: Logger, upgrade: UpgradeEntry | undefined): void {
+  const s = server as http.Server;
+  if (upgrade !== undefined) s.on('upgrade', upgrade);
+  s.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) => handle(req, res, true));
+  s.on('connect', (_req: IncomingMessage, socket: Socket) => {
     socket.end(rawProblem(405, 'Method Not Allowed', 'GW_ERR_METHOD_NOT_ALLOWED', 'CONNECT tunnels are not supported.'));
   });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable) {
-      socket.destroy();
+  s.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket, logger));
+}
+
+/** Tracks the connections of a node:http2 server (sessions, and HTTP/1.1 sockets on an ALPN listener). */
+function trackedHttp2(server: Server, logger: Logger): ProxyListener {
+  const sessions = new Set<Http2Session>();
+  const sockets = new Set<Socket>();
+  server.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    session.on('error', (err: NodeJS.ErrnoException) => logger.debug({ event: 'h2.session_error', code: err.code, reason: err.message }, 'HTTP/2 session error'));
+    session.on('goaway', () => undefined);
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  return {
+    server,
+    closeIdle() {
+      for (const session of sessions) if (!session.closed) session.close();
+      const idle = (server as Partial<http.Server>).closeIdleConnections;
+      if (typeof idle === 'function') idle.call(server);
+    },
+    closeAll() {
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+
+function plainListener(server: Server & { closeIdleConnections(): void; closeAllConnections(): void }): ProxyListener {
+  return { server, closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
+}
+
+/**
+ * The proxy listener: plain HTTP/1.1, or with TLS: HTTPS/1.1 and (unless http2.enabled is false)
+ * HTTP/2 by ALPN on the same port.
+ */
+export function createProxyListener(cfg: ServerConfig, handle: Handle, logger: Logger, tls?: TlsTerminator, upgrade?: UpgradeEntry): ProxyListener {
+  if (tls === undefined) {
+    const server = createProxyServer(cfg, handle, logger, upgrade);
+    return plainListener(server);
+  }
+  if (!cfg.http2.enabled) {
+    const server = https.createServer<typeof IncomingMessage, typeof GatewayResponse>({ ...httpOptions(cfg), ...tls.serverOptions() }, handle);
+    tls.attach(server);
+    wire(server, handle, logger, upgrade);
+    return plainListener(server);
+  }
+  const h = handle as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+  const server = http2.createSecureServer(
+    {
+      ...tls.serverOptions(),
+      ...http2Options(cfg),
+      allowHTTP1: true,
+      ALPNProtocols: ['h2', 'http/1.1'],
+      Http1IncomingMessage: IncomingMessage,
+      Http1ServerResponse: GatewayResponse as unknown as typeof http.ServerResponse,
+    },
+    h,
+  );
+  // The HTTP/1.1 side of an ALPN listener takes its limits from these (as http.Server does).
+  const h1 = server as unknown as Pick<http.Server, 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout'>;
+  h1.headersTimeout = parseDuration(cfg.headersTimeout)!;
+  h1.requestTimeout = parseDuration(cfg.requestTimeout)!;
+  h1.keepAliveTimeout = parseDuration(cfg.keepAliveTimeout)!;
+  tls.attach(server);
+  wire(server, handle, logger, upgrade);
+  server.on('checkContinue', h);
+  return trackedHttp2(server, logger);
+}
+
+/** Cleartext HTTP/2 with prior knowledge (h2c), for internal traffic: no HTTP/1.1 here. */
+export function createH2cListener(cfg: ServerConfig, handle: Handle, logger: Logger): ProxyListener {
+  const h = handle as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+  const server = http2.createServer(http2Options(cfg), h);
+  server.on('checkContinue', h);
+  return trackedHttp2(server, logger);
+}
+
+/**
+ * server.redirectHttp: every request gets 308 to the same host and target on https:// (308, not
+ * 301: the method and body are kept, RFC 9110 §15.4.9). Nothing is proxied from here.
+ */
+export function createRedirectListener(cfg: ServerConfig, httpsPort: () => number, logger: Logger): ProxyListener {
+  const server = http.createServer({ ...httpOptions(cfg), IncomingMessage: http.IncomingMessage, ServerResponse: http.ServerResponse }, (req, res) => {
+    const host = req.headers.host;
+    const target = req.url ?? '/';
+    if (host === undefined || !/^[A-Za-z0-9.:[\]-]+$/.test(host) || target.charCodeAt(0) !== 47) {
+      const body = problemJson('GW_ERR_BAD_REQUEST', 'A redirect to https:// needs a Host header and an origin-form target.', undefined);
+      res.writeHead(400, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.end(body);
       return;
     }
-    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    logger.debug({ event: 'client.error', code: err.code, reason: err.message }, 'unparsable request');
-    socket.end(
-      tooLarge
-        ? rawProblem(431, 'Request Header Fields Too Large', 'GW_ERR_BAD_REQUEST', 'The request head is too large.')
-        : timeout
-          ? rawProblem(408, 'Request Timeout', 'GW_ERR_BAD_REQUEST', 'The request was not received in time.')
-          : rawProblem(400, 'Bad Request', 'GW_ERR_BAD_REQUEST', 'The request could not be parsed.'),
-    );
+    const port = httpsPort();
+    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+    const location = `https://${name}${port === 443 ? '' : `:${port}`}${target}`;
+    res.writeHead(308, { location, 'content-length': 0, 'cache-control': 'no-store' });
+    res.end();
   });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket, logger));
+  return plainListener(server);
+}
+
+function onClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logger): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  logger.debug({ event: 'client.error', code: err.code, reason: err.message }, 'unparsable request');
+  socket.end(
+    tooLarge
+      ? rawProblem(431, 'Request Header Fields Too Large', 'GW_ERR_BAD_REQUEST', 'The request head is too large.')
+      : timeout
+        ? rawProblem(408, 'Request Timeout', 'GW_ERR_BAD_REQUEST', 'The request was not received in time.')
+        : rawProblem(400, 'Bad Request', 'GW_ERR_BAD_REQUEST', 'The request could not be parsed.'),
+  );
+}
+
+export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Logger, upgrade?: UpgradeEntry): ProxyServer {
+  const server = http.createServer<typeof IncomingMessage, typeof GatewayResponse>(httpOptions(cfg), handle);
+  wire(server, handle, logger, upgrade);
   return server;
 }
 
@@ -72,4 +215,20 @@ export function listen(server: Server, port: number, host: string): Promise<numb
       resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
     });
   });
+}
+
+/**
+ * The 'upgrade' event into the one request entry. A ServerResponse is bound to the raw socket so a
+ * refusal (400, 401, 429 …) is written by the same reply writer as any other; once a tunnel opens
+ * the response lets go of the socket. After a reply the connection closes (there is no parser left).
+ */
+export function upgradeEntry(handle: (req: IncomingMessage, res: GatewayResponse, expectContinue: boolean, upgradeHead: Buffer) => void): UpgradeEntry {
+  return (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    const res = new GatewayResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once('finish', () => socket.end());
+    handle(req, res, false, head);
+  };
 }

@@ -3,7 +3,11 @@
  * connections). Pools are owned by a PoolSet on the Gateway so a reload reuses a target's warm
  * connections when its settings did not change.
  */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import { Pool } from 'undici';
+import { ConfigError } from '../errors.js';
 import type { UpstreamConfig } from '../config/schema.js';
 import { parseDuration } from '../util/units.js';
 import { BALANCERS, type Balancer } from './balancers/index.js';
@@ -16,6 +20,8 @@ export interface Target {
   readonly basePath: string;
   readonly weight: number;
   readonly pool: Pool;
+  /** For https:// targets: the TLS options every connection to it uses (pool and WebSocket tunnels). */
+  readonly tls: ConnectionOptions | undefined;
   active: number;
   available: boolean;
   /** Consecutive connection failures (passive health). */
@@ -31,6 +37,10 @@ export interface Upstream {
   readonly responseTimeout: number;
   /** Body idle timeout, ms. */
   readonly idleTimeout: number;
+  /** WebSocket tunnel idle timeout, ms. */
+  readonly websocketIdleTimeout: number;
+  /** True when insecureSkipVerify is set (warned about at every start). */
+  readonly insecure: boolean;
   readonly outlier: OutlierSettings;
 }
 
@@ -44,10 +54,10 @@ interface PoolEntry {
 export class PoolSet {
   private readonly pools = new Map<string, PoolEntry>();
 
-  acquire(origin: string, cfg: UpstreamConfig): Pool {
+  acquire(origin: string, cfg: UpstreamConfig, tls?: ConnectionOptions, tlsKey = ''): Pool {
     const connect = parseDuration(cfg.timeouts.connect)!;
     const keepAlive = parseDuration(cfg.keepAlive)!;
-    const key = `${origin}|${cfg.connections}|${connect}|${keepAlive}`;
+    const key = `${origin}|${cfg.connections}|${connect}|${keepAlive}|${tlsKey}`;
     let entry = this.pools.get(key);
     if (!entry) {
       const pool = new Pool(origin, {
@@ -55,7 +65,9 @@ export class PoolSet {
         pipelining: 1,
         keepAliveTimeout: keepAlive,
         keepAliveMaxTimeout: Math.max(keepAlive, 600_000),
-        connect: { timeout: connect },
+        // undici keeps a TLS session cache per pool (maxCachedSessions, default 100): new connections
+        // to a target resume a session instead of a full handshake.
+        connect: { timeout: connect, ...tls },
         // per-request headersTimeout/bodyTimeout are given on each dispatch
       });
       entry = { pool, key, users: 0 };
@@ -87,15 +99,41 @@ export class PoolSet {
   }
 }
 
-export function createUpstream(name: string, cfg: UpstreamConfig, pools: PoolSet): Upstream {
+function readPem(file: string, baseDir: string, field: string): Buffer {
+  try {
+    return readFileSync(isAbsolute(file) || baseDir === '' ? resolve(file) : resolve(baseDir, file));
+  } catch (err) {
+    throw new ConfigError([`${field}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
+  }
+}
+
+/** The TLS options of an upstream's https:// targets (files read once, at compile time). */
+export function upstreamTlsOptions(name: string, cfg: UpstreamConfig, baseDir: string): { options: ConnectionOptions; key: string } | undefined {
+  const tls = cfg.tls;
+  if (tls === undefined) return undefined;
+  const at = `upstreams.${name}.tls`;
+  const options: ConnectionOptions = { rejectUnauthorized: !tls.insecureSkipVerify };
+  if (tls.ca !== undefined && !tls.insecureSkipVerify) options.ca = readPem(tls.ca, baseDir, `${at}.ca`);
+  if (tls.cert !== undefined) options.cert = readPem(tls.cert, baseDir, `${at}.cert`);
+  if (tls.key !== undefined) options.key = readPem(tls.key, baseDir, `${at}.key`);
+  if (tls.servername !== undefined) options.servername = tls.servername;
+  // Pools with the same files share; changed file contents make a new pool on reload.
+  const key = JSON.stringify([tls, options.ca?.toString('base64').slice(-64), options.cert?.toString('base64').slice(-64)]);
+  return { options, key };
+}
+
+export function createUpstream(name: string, cfg: UpstreamConfig, pools: PoolSet, baseDir = ''): Upstream {
+  const tls = upstreamTlsOptions(name, cfg, baseDir);
   const targets: Target[] = cfg.targets.map((t) => {
     const url = new URL(t.url);
     const basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
+    const secure = url.protocol === 'https:';
     return {
       origin: url.origin,
       basePath,
       weight: t.weight,
-      pool: pools.acquire(url.origin, cfg),
+      tls: secure ? (tls?.options ?? {}) : undefined,
+      pool: pools.acquire(url.origin, cfg, secure ? tls?.options : undefined, secure ? tls?.key : ''),
       active: 0,
       available: true,
       failures: 0,
@@ -108,6 +146,8 @@ export function createUpstream(name: string, cfg: UpstreamConfig, pools: PoolSet
     balancer: BALANCERS[cfg.balance](targets),
     responseTimeout: parseDuration(cfg.timeouts.response)!,
     idleTimeout: parseDuration(cfg.timeouts.idle)!,
+    websocketIdleTimeout: parseDuration(cfg.timeouts.websocketIdle)!,
+    insecure: cfg.tls?.insecureSkipVerify === true,
     outlier: {
       consecutiveFailures: cfg.outlierDetection.consecutiveFailures,
       ejectionTime: parseDuration(cfg.outlierDetection.ejectionTime)!,

@@ -67,6 +67,7 @@ export function accessRecord(ctx: RequestContext, end: number) {
     consumer: ctx.principal?.subject ?? null,
     rateLimited: ctx.rateLimited,
     errorCode: ctx.errorCode ?? null,
+    clientCert: ctx.clientCert || null,
   };
 }
 
@@ -97,7 +98,8 @@ export function accessFields(ctx: RequestContext, end: number): string {
     '","userAgent":' + jsonStringOrNull(userAgent(ctx)) +
     ',"consumer":' + jsonStringOrNull(ctx.principal?.subject) +
     ',"rateLimited":' + (ctx.rateLimited ? 'true' : 'false') +
-    ',"errorCode":' + (ctx.errorCode === undefined ? 'null' : '"' + ctx.errorCode + '"')
+    ',"errorCode":' + (ctx.errorCode === undefined ? 'null' : '"' + ctx.errorCode + '"') +
+    ',"clientCert":' + (ctx.clientCert === '' ? 'null' : jsonString(ctx.clientCert))
   );
 }
 
@@ -116,6 +118,7 @@ const F = {
   consumer: bytesOf(',"consumer":'),
   rateLimited: bytesOf(',"rateLimited":'),
   errorCode: bytesOf(',"errorCode":'),
+  clientCert: bytesOf(',"clientCert":'),
   null: bytesOf('null'),
   true: bytesOf('true'),
   false: bytesOf('false'),
@@ -180,7 +183,7 @@ export function accessBytesMax(ctx: RequestContext): number {
   return (
     FIXED_MAX + ctx.requestId.length + ctx.traceId.length + ctx.method.length + ctx.path.length + whereBytes(ctx).length +
     ctx.clientIp.length + Math.min(ctx.userAgent.length, MAX_USER_AGENT) +
-    (ctx.principal?.subject?.length ?? 0) + (ctx.errorCode?.length ?? 0)
+    (ctx.principal?.subject?.length ?? 0) + (ctx.errorCode?.length ?? 0) + ctx.clientCert.length
   );
 }
 
@@ -212,7 +215,9 @@ export function accessBytes(ctx: RequestContext, end: number, b: Uint8Array, p: 
   p = putQuotedOrNull(b, putBytes(b, p, F.consumer), ctx.principal?.subject);
   if (p < 0) return -1;
   p = putBytes(b, putBytes(b, p, F.rateLimited), ctx.rateLimited ? F.true : F.false);
-  return putQuotedOrNull(b, putBytes(b, p, F.errorCode), ctx.errorCode);
+  p = putQuotedOrNull(b, putBytes(b, p, F.errorCode), ctx.errorCode);
+  if (p < 0) return -1;
+  return putQuotedOrNull(b, putBytes(b, p, F.clientCert), ctx.clientCert === '' ? null : ctx.clientCert);
 }
 
 const S = pino.symbols;

@@ -12,11 +12,14 @@ export type KeySpec =
   | { readonly kind: 'ip' }
   | { readonly kind: 'consumer' }
   | { readonly kind: 'route' }
+  | { readonly kind: 'client-cert' }
   | { readonly kind: 'header'; readonly header: string };
 
 /** The parts of a request context a key reads (a RequestContext has them all). */
 export interface KeySource {
   readonly clientIp: string;
+  /** The verified TLS client certificate's subject (mutual TLS), '' when none. */
+  readonly clientCert?: string;
   readonly principal: { readonly subject: string | undefined } | undefined;
   readonly req: { readonly headers: IncomingHttpHeaders };
 }
@@ -25,7 +28,7 @@ export interface KeySource {
 export const MAX_RAW_VALUE = 128;
 
 export function parseKey(key: string): KeySpec {
-  if (key === 'ip' || key === 'consumer' || key === 'route') return { kind: key };
+  if (key === 'ip' || key === 'consumer' || key === 'route' || key === 'client-cert') return { kind: key };
   if (key.startsWith('header:')) return { kind: 'header', header: key.slice(7).toLowerCase() };
   throw new Error(`unknown rate-limit key ${JSON.stringify(key)}`); // the schema already rejected it
 }
@@ -41,6 +44,11 @@ export function keyValue(spec: KeySpec, src: KeySource): string {
       return 'ip:' + src.clientIp;
     case 'route':
       return '*';
+    case 'client-cert': {
+      // Only a certificate the TLS handshake verified (server.tls.clientCa) counts; none: per ip.
+      const subject = src.clientCert;
+      return subject !== undefined && subject !== '' ? 'cc:' + bounded(subject) : 'ip:' + src.clientIp;
+    }
     case 'consumer': {
       const sub = src.principal?.subject;
       return sub !== undefined && sub !== '' ? 'c:' + bounded(sub) : 'ip:' + src.clientIp;

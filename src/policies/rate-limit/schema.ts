@@ -7,7 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Duration, Strict } from '../../config/types.js';
 
 /** Header names are RFC 9110 tokens; `header:` keys are matched lower-case. */
-export const KEY_PATTERN = "^(ip|consumer|route|header:[A-Za-z0-9!#$%&'*+.^_`|~-]+)$";
+export const KEY_PATTERN = "^(ip|consumer|route|client-cert|header:[A-Za-z0-9!#$%&'*+.^_`|~-]+)$";
 /** Limit names appear in Redis keys and as sf-strings in RateLimit headers: keep them plain. */
 export const NAME_PATTERN = '^[A-Za-z0-9_.-]{1,64}$';
 
@@ -20,7 +20,7 @@ export const LimitSchema = Strict(
   {
     key: Type.String({
       pattern: KEY_PATTERN,
-      description: 'ip, consumer, route or header:<name> (see docs/rate-limiting.md)',
+      description: 'ip, consumer, route, client-cert (the verified mTLS client certificate subject; ip without one) or header:<name> (see docs/rate-limiting.md)',
     }),
     limit: Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Requests allowed per window.' }),
     window: Duration('The window, in whole seconds (1s, 1m, 1h, 1d). The limit refills continuously: see docs/rate-limiting.md.'),

@@ -1,0 +1,310 @@
+/**
+ * The terminal step for a WebSocket handshake (RFC 6455 §4): the route's policies have accepted the
+ * upgrade request; open the upstream connection (ws:// for http targets, wss:// for https ones),
+ * send the handshake with the gateway's header rules, and when the upstream answers 101 splice the
+ * two sockets. Frames pass untouched, with backpressure both ways (pipe); either side closing
+ * closes the other. An upstream that refuses the upgrade has its status, headers and body passed on.
+ */
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { GatewayError } from '../errors.js';
+import { runResponseHooks } from '../pipeline/chain.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { CompiledRoute } from '../router/compile.js';
+import { replyError } from '../server/respond.js';
+import { recordSuccess } from '../upstream/health.js';
+import type { Target } from '../upstream/upstream.js';
+import { classifyUpstreamError, upstreamErrorCode } from './errors.js';
+import type { UpstreamEvents } from './forward.js';
+
+/** Fields of the upstream's answer the gateway writes itself (RFC 9110 §7.6.1 hop-by-hop, and its own). */
+const NOT_PASSED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'x-request-id']);
+/** Values that could break the head we write by hand. */
+const UNSAFE_VALUE = /[\r\n\0]/;
+
+/** Close frame, status 1001 "going away" (RFC 6455 §5.5.1, §7.4.1): unmasked to the client, masked to the server. */
+const CLOSE_TO_CLIENT = Buffer.from([0x88, 0x02, 0x03, 0xe9]);
+function closeToServer(): Buffer {
+  const mask = [0x5a, 0x17, 0xc3, 0x8e];
+  return Buffer.from([0x88, 0x82, ...mask, 0x03 ^ mask[0]!, 0xe9 ^ mask[1]!]);
+}
+
+/** The gateway's open tunnels: counted for metrics, closed with 1001 at shutdown. */
+export class TunnelSet {
+  private readonly open = new Set<Tunnel>();
+  private readonly gauge: Gauge;
+  private readonly total: Counter<'route'>;
+
+  constructor(registry: Registry) {
+    this.gauge =
+      (registry.getSingleMetric('gateway_websocket_connections') as Gauge | undefined) ??
+      new Gauge({ name: 'gateway_websocket_connections', help: 'WebSocket tunnels open now.', registers: [registry] });
+    // Not `gateway_websocket_connections_total`: in OpenMetrics (what Prometheus asks for) that
+    // counter's family is `gateway_websocket_connections`, the gauge's name, and the scrape would fail.
+    this.total =
+      (registry.getSingleMetric('gateway_websocket_connections_opened_total') as Counter<'route'> | undefined) ??
+      new Counter({ name: 'gateway_websocket_connections_opened_total', help: 'WebSocket tunnels opened, by route.', labelNames: ['route'], registers: [registry] });
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  added(t: Tunnel, route: string): void {
+    this.open.add(t);
+    this.gauge.inc();
+    this.total.inc({ route });
+  }
+
+  removed(t: Tunnel): void {
+    if (this.open.delete(t)) this.gauge.dec();
+    if (this.open.size === 0) this.idle?.();
+  }
+
+  /**
+   * Graceful shutdown, after the grace period: a 1001 close frame each way, then the sockets end.
+   * Resolves when every tunnel closed (each gets at most a second for the peers' closing handshake).
+   */
+  async closeAll(): Promise<void> {
+    if (this.open.size === 0) return;
+    const closing = [...this.open];
+    await new Promise<void>((resolve) => {
+      this.idle = resolve;
+      for (const t of closing) t.close(1001);
+    });
+  }
+  private idle: (() => void) | undefined;
+}
+
+export interface TunnelHost extends UpstreamEvents {
+  readonly tunnels: TunnelSet;
+  /** The exchange is over (the tunnel closed): done hooks, observers, in-flight count. */
+  exchangeOver(ctx: RequestContext): void;
+}
+
+interface Tunnel {
+  close(code?: number): void;
+}
+
+/** Upstream request headers for the handshake: the gateway's list plus the upgrade fields it stripped as hop-by-hop. */
+function handshakeHeaders(headers: string[], ctx: RequestContext, target: Target, route: CompiledRoute): string[] {
+  const out = headers.slice();
+  if (!route.preserveHost) out.push('host', new URL(target.origin).host);
+  out.push('connection', 'Upgrade', 'upgrade', 'websocket');
+  void ctx;
+  return out;
+}
+
+/** Open the tunnel for a WebSocket handshake that passed the route's policies. */
+export function openTunnel(ctx: RequestContext, route: CompiledRoute, headers: string[], host: TunnelHost): void {
+  const upstream = route.upstream;
+  const target = upstream.balancer.pick();
+  ctx.upstreamName = upstream.name;
+  if (target === undefined) {
+    replyError(ctx, new GatewayError('GW_ERR_NO_HEALTHY_TARGET', `No target of upstream "${upstream.name}" is available.`));
+    return;
+  }
+  ctx.target = target;
+  const client = ctx.upgrade!.socket;
+  const url = new URL(target.origin);
+  const path = target.basePath + (ctx.upstreamPath === '' ? route.rewrite(ctx.path, ctx.params) : ctx.upstreamPath) + ctx.query;
+  const secure = url.protocol === 'https:';
+  const options: https.RequestOptions = {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port || (secure ? 443 : 80),
+    path,
+    method: 'GET',
+    headers: handshakeHeaders(headers, ctx, target, route) as unknown as http.OutgoingHttpHeaders,
+    agent: false,
+    setHost: false,
+    ...(secure ? target.tls : {}),
+  };
+  if (secure && options.servername === undefined && url.hostname !== '' && !/^[\d.]+$|^\[/.test(url.hostname)) options.servername = url.hostname;
+  target.active++;
+  ctx.upstreamStart = performance.now();
+  let settled = false;
+  const req = (secure ? https : http).request(options);
+  const timer = setTimeout(() => {
+    const err = new Error('upstream did not answer the WebSocket handshake in time');
+    (err as NodeJS.ErrnoException).code = 'UND_ERR_HEADERS_TIMEOUT';
+    req.destroy(err);
+  }, route.responseTimeout);
+  const settle = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    clearTimeout(timer);
+    target.active--;
+    ctx.upstreamHeadersAt = performance.now();
+    return true;
+  };
+  ctx.proxy = { abort: () => req.destroy() };
+
+  req.on('error', (err: NodeJS.ErrnoException) => {
+    if (!settle()) return;
+    ctx.upstreamEnd = performance.now();
+    if (ctx.done) return;
+    const kind = classifyUpstreamError(err);
+    host.onUpstreamError(ctx, target, kind, err);
+    replyError(ctx, new GatewayError(upstreamErrorCode(kind)));
+  });
+
+  // The upstream refused the upgrade (or ignored it): its answer goes to the client as is.
+  req.on('response', (res: IncomingMessage) => {
+    if (!settle()) return;
+    recordSuccess(target);
+    passRefusal(ctx, res);
+  });
+
+  req.on('upgrade', (res: IncomingMessage, upstreamSocket: Socket, upstreamHead: Buffer) => {
+    if (!settle()) {
+      upstreamSocket.destroy();
+      return;
+    }
+    recordSuccess(target);
+    if (ctx.done || client.destroyed) {
+      upstreamSocket.destroy();
+      return;
+    }
+    splice(ctx, route, res, upstreamSocket, upstreamHead, host);
+  });
+  req.end();
+}
+
+/** A non-101 answer to the handshake: status, headers (after the response hooks) and body to the client. */
+function passRefusal(ctx: RequestContext, res: IncomingMessage): void {
+  const headers: Record<string, string | string[] | number> = {};
+  const raw = res.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (NOT_PASSED.has(name)) continue;
+    const prev = headers[name];
+    headers[name] = prev === undefined ? raw[i + 1]! : Array.isArray(prev) ? [...prev, raw[i + 1]!] : [String(prev), raw[i + 1]!];
+  }
+  headers['x-request-id'] = ctx.requestId;
+  const extra = ctx.responseHeaders;
+  if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) headers[extra[i]!] = extra[i + 1]!;
+  const status = res.statusCode ?? 502;
+  ctx.status = status;
+  if (ctx.hooks.response.length > 0) runResponseHooks(ctx.hooks, ctx, { status, local: false, headers });
+  headers['connection'] = 'close';
+  const out = ctx.res;
+  out.trustedHeaders = ctx.responseHeaderLines;
+  try {
+    out.writeHead(status, headers);
+  } catch {
+    res.destroy();
+    replyError(ctx, new GatewayError('GW_ERR_UPSTREAM_BAD_RESPONSE'));
+    return;
+  }
+  res.on('data', (chunk: Buffer) => {
+    ctx.bytesOut += chunk.length;
+    if (!out.write(chunk)) {
+      res.pause();
+      out.once('drain', () => res.resume());
+    }
+  });
+  res.on('end', () => {
+    ctx.upstreamEnd = performance.now();
+    out.end();
+  });
+  res.on('error', () => out.destroy());
+}
+
+/** The 101 head for the client: the upstream's fields (Sec-WebSocket-Accept, -Protocol, -Extensions …) after the response hooks. */
+function switchingHead(ctx: RequestContext, res: IncomingMessage): string {
+  const headers: Record<string, string | string[] | number> = {};
+  const raw = res.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (NOT_PASSED.has(name)) continue;
+    const prev = headers[name];
+    headers[name] = prev === undefined ? raw[i + 1]! : Array.isArray(prev) ? [...prev, raw[i + 1]!] : [String(prev), raw[i + 1]!];
+  }
+  headers['x-request-id'] = ctx.requestId;
+  const extra = ctx.responseHeaders;
+  if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) headers[extra[i]!] = extra[i + 1]!;
+  if (ctx.hooks.response.length > 0) runResponseHooks(ctx.hooks, ctx, { status: 101, local: false, headers });
+  let head = 'HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\n';
+  for (const name of Object.keys(headers)) {
+    if (NOT_PASSED.has(name) && name !== 'x-request-id') continue;
+    if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) continue;
+    const value = headers[name]!;
+    for (const v of Array.isArray(value) ? value : [value]) {
+      const text = String(v);
+      if (!UNSAFE_VALUE.test(text)) head += `${name}: ${text}\r\n`;
+    }
+  }
+  return head + ctx.responseHeaderLines + '\r\n';
+}
+
+/** Join client and upstream sockets until either side closes or the tunnel sits idle too long. */
+function splice(ctx: RequestContext, route: CompiledRoute, res: IncomingMessage, upstream: Socket, upstreamHead: Buffer, host: TunnelHost): void {
+  const client = ctx.upgrade!.socket;
+  const clientHead = ctx.upgrade!.head;
+  ctx.status = 101;
+  // From here the socket is the tunnel's: the ServerResponse made for local replies lets go of it.
+  ctx.res.detachSocket(client);
+  client.setNoDelay(true);
+  upstream.setNoDelay(true);
+  let over = false;
+  const tunnel: Tunnel = {
+    close(code?: number) {
+      if (over) return;
+      if (code !== undefined) {
+        // Whatever frame was in flight is cut: the close frame goes after the bytes already written.
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        if (client.writable) client.write(CLOSE_TO_CLIENT);
+        if (upstream.writable) upstream.write(closeToServer());
+        client.end();
+        upstream.end();
+        setTimeout(() => finish(), 1000).unref();
+        return;
+      }
+      finish();
+    },
+  };
+  const finish = (): void => {
+    if (over) return;
+    over = true;
+    client.destroy();
+    upstream.destroy();
+    ctx.upstreamEnd = performance.now();
+    host.tunnels.removed(tunnel);
+    host.exchangeOver(ctx);
+  };
+  ctx.tunnel = tunnel;
+  ctx.proxy = { abort: () => finish() };
+  host.tunnels.added(tunnel, route.name);
+
+  client.write(switchingHead(ctx, res));
+  if (upstreamHead.length > 0) {
+    ctx.bytesOut += upstreamHead.length;
+    client.write(upstreamHead);
+  }
+  if (clientHead.length > 0) {
+    ctx.bytesIn += clientHead.length;
+    upstream.write(clientHead);
+  }
+  client.on('data', (chunk: Buffer) => (ctx.bytesIn += chunk.length));
+  upstream.on('data', (chunk: Buffer) => (ctx.bytesOut += chunk.length));
+  client.pipe(upstream);
+  upstream.pipe(client);
+  client.on('error', finish);
+  upstream.on('error', finish);
+  client.on('close', finish);
+  upstream.on('close', finish);
+  // A side that ended its half (FIN) is passed on by pipe; the other gets a moment to end its own.
+  const halfClosed = () => setTimeout(finish, 5000).unref();
+  client.once('end', halfClosed);
+  upstream.once('end', halfClosed);
+  // Socket timeouts count reads and writes: all tunnel traffic passes through the client socket.
+  if (route.websocketIdleTimeout > 0) {
+    client.setTimeout(route.websocketIdleTimeout, () => {
+      ctx.log.info({ event: 'websocket.idle_timeout', idleMs: route.websocketIdleTimeout }, 'WebSocket tunnel idle: closed');
+      finish();
+    });
+  }
+}
