@@ -14,6 +14,7 @@ import { dirname, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
+import { TunnelSet } from '../proxy/tunnel.js';
 import type { Config } from '../config/schema.js';
 import type { ValidationResult } from '../config/validate.js';
 import { NO_METRICS, type AnyPolicy, type PolicyContext } from '../pipeline/contract.js';
@@ -197,6 +198,7 @@ export class OfflineGateway {
     const host: HandlerHost = {
       snapshot,
       logger,
+      tunnels: new TunnelSet(new Registry()),
       draining: false,
       tracer: undefined,
       requestStarted() {},
