@@ -63,9 +63,14 @@ export const RouteAuthSchema = Type.Union(
       }),
       scopes: Type.Optional(Type.Array(Type.String({ minLength: 1, pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }), { description: 'Scopes the token must all carry (403 otherwise).' })),
       issuers: Type.Optional(Type.Array(Type.String(), { minItems: 1, description: 'Names of jwt.issuers this route accepts (all when absent).' })),
+      otherSchemes: Type.Union([Type.Literal('refuse'), Type.Literal('forward')], {
+        default: 'refuse',
+        description:
+          'An Authorization of another scheme (Basic …) on a `jwt: optional` route. refuse: 401 like a missing token. forward: pass it anonymously with the header, for a backend that checks it. A malformed Bearer is refused either way.',
+      }),
     }),
   ],
-  { description: 'Authentication for this route: `none`, or `{ jwt: required | optional, scopes, issuers }`.' },
+  { description: 'Authentication for this route: `none`, or `{ jwt: required | optional, scopes, issuers, otherSchemes: refuse | forward }`.' },
 );
 
 export const jwtRouteFields = { auth: Type.Optional(RouteAuthSchema) };
