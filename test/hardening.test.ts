@@ -85,3 +85,74 @@ routes:
     assert.equal((JSON.parse(ok.body) as Echo).headers['x-user-id'], 'alice');
   });
 });
+
+describe('15.4 identity headers spoofed by spelling', () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+  let trustedGw: TestGateway;
+  const routes = (url: string) => `
+upstreams:
+  backend: { targets: [{ url: ${url} }] }
+routes:
+  - { name: optional, match: { pathPrefix: / }, upstream: backend, auth: { jwt: optional } }
+`;
+  before(async () => {
+    backend = await startDemoBackend();
+    gw = await startGateway(`${jwtBlock}${routes(backend.url)}`, { JWT_SECRET: SECRET });
+    trustedGw = await startGateway(`${jwtBlock}\nserver: { trustedProxies: [127.0.0.1] }\n${routes(backend.url)}`, { JWT_SECRET: SECRET });
+  });
+  after(async () => {
+    await gw?.close();
+    await trustedGw?.close();
+    await backend?.close();
+  });
+
+  const SPOOFS = [
+    ['X_User_Id', 'admin'],
+    ['x_user-id', 'admin'],
+    ['X-USER_ID', 'admin'],
+    ['X_Tenant', 'evil'],
+    ['X_Request_Id', 'spoofed'],
+    ['X_Forwarded_For', '6.6.6.6'],
+    ['x-forwarded_proto', 'https'],
+    ['X_Forwarded_Host', 'evil.example'],
+    ['X-Real-IP', '6.6.6.6'],
+    ['X_Real_IP', '6.6.6.6'],
+  ] as const;
+
+  /** Names as a CGI/WSGI/PHP/Rack backend folds them. */
+  const cgi = (name: string) => name.toUpperCase().replaceAll('-', '_');
+
+  async function forwarded(port: number, auth: string | undefined): Promise<string[]> {
+    const lines = SPOOFS.map(([n, v]) => `${n}: ${v}\r\n`).join('');
+    const before = backend.count();
+    const res = await rawRequest(port, `GET /x HTTP/1.1\r\nHost: x\r\n${auth ? `Authorization: ${auth}\r\n` : ''}${lines}Connection: close\r\n\r\n`);
+    assert.equal(res.status, 200, res.raw.slice(0, 300));
+    assert.equal(backend.count(), before + 1);
+    return backend.seen().at(-1)!.rawHeaders;
+  }
+
+  it('no client header that folds to a gateway-set name reaches the backend (anonymous and with a token)', async () => {
+    const token = await jose('HS256', hmacKey, claims({ tenant: 't-1' }));
+    for (const auth of [undefined, `Bearer ${token}`]) {
+      const raw = await forwarded(gw.port, auth);
+      const values = new Map<string, string[]>();
+      for (let i = 0; i < raw.length; i += 2) values.set(cgi(raw[i]!), [...(values.get(cgi(raw[i]!)) ?? []), raw[i + 1]!]);
+      assert.deepEqual(values.get('X_USER_ID'), auth ? ['alice'] : undefined);
+      assert.deepEqual(values.get('X_TENANT'), auth ? ['t-1'] : undefined);
+      assert.equal(values.get('X_REQUEST_ID')?.length, 1);
+      assert.notEqual(values.get('X_REQUEST_ID')?.[0], 'spoofed');
+      assert.deepEqual(values.get('X_FORWARDED_FOR'), ['127.0.0.1']);
+      assert.deepEqual(values.get('X_FORWARDED_PROTO'), ['http']);
+      assert.deepEqual(values.get('X_FORWARDED_HOST'), ['x']);
+      assert.equal(values.get('X_REAL_IP'), undefined, 'X-Real-IP from an untrusted peer is dropped');
+    }
+  });
+
+  it('a trusted proxy keeps its X-Real-IP, but an underscore spelling is still dropped', async () => {
+    const raw = await forwarded(trustedGw.port, undefined);
+    const realIp = [];
+    for (let i = 0; i < raw.length; i += 2) if (cgi(raw[i]!) === 'X_REAL_IP') realIp.push(`${raw[i]}: ${raw[i + 1]}`);
+    assert.deepEqual(realIp, ['x-real-ip: 6.6.6.6']);
+  });
+});

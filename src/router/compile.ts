@@ -20,6 +20,7 @@ import {
 import { createUpstream, type PoolSet, type Upstream } from '../upstream/upstream.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { compileTrustedProxies, type TrustedProxies } from '../util/ip.js';
+import { compileStrippedHeaders } from '../proxy/headers.js';
 import { sortStatic, type RouteMatcher } from './match.js';
 import { compilePathPattern, type PathPattern } from './pattern.js';
 import { RouteIndex } from './route-index.js';
@@ -53,7 +54,7 @@ export interface Snapshot {
   readonly router: RouteIndex<CompiledRoute>;
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly trustedProxies: TrustedProxies;
-  /** Lower-case header names removed from every client request (e.g. JWT claim headers). */
+  /** Header names removed from every client request (gateway-owned and JWT claim headers), normalised (lower-case, `_` → `-`). */
   readonly strippedRequestHeaders: ReadonlySet<string>;
   /** Per-policy shared state from setup(), by policy name. */
   readonly policyState: ReadonlyMap<string, unknown>;
@@ -200,7 +201,7 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
     router,
     upstreams,
     trustedProxies: compileTrustedProxies(config.server.trustedProxies),
-    strippedRequestHeaders: stripped,
+    strippedRequestHeaders: compileStrippedHeaders(stripped),
     policyState,
     policies,
     preRoute,

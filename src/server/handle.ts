@@ -146,7 +146,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Ga
     ctx.peerTrusted = trusted;
 
     // The route decides preserveHost, but it is not known yet: keep Host out now, add it back later.
-    const scan = scanRequestHeaders(req.rawHeaders, snapshot.strippedRequestHeaders, false);
+    const scan = scanRequestHeaders(req.rawHeaders, snapshot.strippedRequestHeaders, false, trusted);
     ctx.requestId = scan.requestId !== undefined && isWellFormedRequestId(scan.requestId) ? scan.requestId : randomUUID();
     ctx.clientIp = trusted ? clientAddress(peer, scan.forwardedFor, snapshot.trustedProxies) : peer;
     if (scan.userAgent !== undefined) ctx.userAgent = scan.userAgent;
