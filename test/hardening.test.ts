@@ -156,3 +156,52 @@ routes:
     assert.deepEqual(realIp, ['x-real-ip: 6.6.6.6']);
   });
 });
+
+describe('15.5 every forwarded claim encoded alike, unambiguously', () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+  before(async () => {
+    backend = await startDemoBackend();
+    gw = await startGateway(
+      `${jwtBlock}
+upstreams:
+  backend: { targets: [{ url: ${backend.url} }] }
+routes:
+  - { name: api, match: { pathPrefix: / }, upstream: backend, auth: { jwt: required } }
+`,
+      { JWT_SECRET: SECRET },
+    );
+  });
+  after(async () => {
+    await gw?.close();
+    await backend?.close();
+  });
+
+  async function identity(extra: Record<string, unknown>): Promise<Record<string, string>> {
+    const res = await fetch(`${gw.url}/x`, { headers: { authorization: `Bearer ${await jose('HS256', hmacKey, claims(extra))}` } });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    return (JSON.parse(text) as Echo).headers;
+  }
+
+  it('CR, LF and NUL in scope or scp are encoded and the request goes through (no 502 blamed on the upstream)', async () => {
+    const a = await identity({ scope: 'read\r\nX-Injected: 1 write' });
+    assert.equal(a['x-user-scopes'], 'read%0D%0AX-Injected: 1 write');
+    assert.equal(a['x-injected'], undefined);
+    const b = await identity({ scp: ['read', 'nul\u0000byte'] });
+    assert.equal(b['x-user-scopes'], 'read nul%00byte');
+    assert.ok(!gw.logs.some((l) => l['errorCode'] === 'GW_ERR_UPSTREAM_UNAVAILABLE'));
+  });
+
+  it('non-ASCII scopes never go out raw', async () => {
+    const h = await identity({ scope: 'lire écrire' });
+    assert.equal(h['x-user-scopes'], 'lire %C3%A9crire');
+  });
+
+  it('distinct subjects never share a header value: é vs a literal %C3%A9, a trailing space', async () => {
+    const values = [];
+    for (const sub of ['é', '%C3%A9', 'alice ', 'alice']) values.push((await identity({ sub }))['x-user-id']);
+    assert.deepEqual(values, ['%C3%A9', '%25C3%25A9', 'alice%20', 'alice']);
+    assert.equal(decodeURIComponent(values[1]!), '%C3%A9');
+  });
+});

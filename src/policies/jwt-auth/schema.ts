@@ -38,7 +38,7 @@ export const JwtSchema = Strict(
     forwardClaims: Type.Record(Type.String({ minLength: 1 }), Type.String({ pattern: HEADER_NAME }), {
       default: {},
       description:
-        'Claims sent upstream as headers, e.g. { sub: X-User-Id, scope: X-User-Scopes }. Client-sent copies of these headers are removed on every route. `scope` forwards the scopes from scope or scp, space separated.',
+        'Claims sent upstream as headers, e.g. { sub: X-User-Id, scope: X-User-Scopes }. Client-sent copies of these headers are removed on every route. `scope` forwards the scopes from scope or scp, space separated. Values are percent-encoded where needed (`%`, non-ASCII, controls; see docs/auth.md), one decodeURIComponent restores them.',
     }),
     stripAuthorization: Type.Boolean({ default: false, description: 'Remove Authorization before forwarding a verified request.' }),
     cacheSize: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 10_000, description: 'Verified tokens kept (LRU); an entry never outlives its exp. 0 disables the cache.' }),
