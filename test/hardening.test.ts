@@ -205,3 +205,36 @@ routes:
     assert.equal(decodeURIComponent(values[1]!), '%C3%A9');
   });
 });
+
+describe('15.6 consumer rate-limit keys include the issuer', () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+  before(async () => {
+    backend = await startDemoBackend();
+    gw = await startGateway(
+      `${jwtBlock}
+upstreams:
+  backend: { targets: [{ url: ${backend.url} }] }
+routes:
+  - name: api
+    match: { pathPrefix: / }
+    upstream: backend
+    auth: { jwt: required }
+    rateLimit: [{ key: consumer, limit: 2, window: 1h }]
+`,
+      { JWT_SECRET: SECRET },
+    );
+  });
+  after(async () => {
+    await gw?.close();
+    await backend?.close();
+  });
+
+  it('bob of one issuer never spends bob of another issuer', async () => {
+    const local = await jose('HS256', hmacKey, claims({ sub: 'bob' }));
+    const other = await jose('HS256', new TextEncoder().encode(`${SECRET}-other`), claims({ sub: 'bob', iss: 'https://other.example' }));
+    const call = async (token: string) => (await fetch(`${gw.url}/x`, { headers: { authorization: `Bearer ${token}` } })).status;
+    assert.deepEqual([await call(local), await call(local), await call(local)], [200, 200, 429]);
+    assert.deepEqual([await call(other), await call(other), await call(other)], [200, 200, 429]);
+  });
+});

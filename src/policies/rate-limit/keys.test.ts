@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { keyValue, MAX_RAW_VALUE, parseKey, type KeySource } from './keys.js';
 
-const src = (over: Partial<{ ip: string; sub: string; headers: Record<string, string> }> = {}): KeySource => ({
+const src = (over: Partial<{ ip: string; sub: string; iss: string; headers: Record<string, string> }> = {}): KeySource => ({
   clientIp: over.ip ?? '203.0.113.7',
-  principal: over.sub !== undefined ? { subject: over.sub } : undefined,
+  principal: over.sub !== undefined ? { subject: over.sub, issuer: over.iss ?? 'local' } : undefined,
   req: { headers: over.headers ?? {} },
 });
 
@@ -12,8 +12,9 @@ describe('rate-limit keys', () => {
   it('ip is the resolved client address', () => {
     assert.equal(keyValue(parseKey('ip'), src()), 'ip:203.0.113.7');
   });
-  it('consumer is the JWT subject, the ip when anonymous', () => {
-    assert.equal(keyValue(parseKey('consumer'), src({ sub: 'user-42' })), 'c:user-42');
+  it('consumer is the JWT issuer and subject, the ip when anonymous', () => {
+    assert.equal(keyValue(parseKey('consumer'), src({ sub: 'user-42' })), 'c:local:user-42');
+    assert.notEqual(keyValue(parseKey('consumer'), src({ sub: 'bob', iss: 'a' })), keyValue(parseKey('consumer'), src({ sub: 'bob', iss: 'b' })));
     assert.equal(keyValue(parseKey('consumer'), src()), 'ip:203.0.113.7');
     assert.equal(keyValue(parseKey('consumer'), src({ sub: '' })), 'ip:203.0.113.7');
   });

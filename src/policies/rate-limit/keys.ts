@@ -1,6 +1,9 @@
 /**
  * What a limit counts by. Every value is tagged with where it came from ("ip:", "c:", "h:"), so a
  * header value that happens to read "ip:10.0.0.1" can never share a bucket with that client address.
+ * A consumer is who vouched for it plus who it is: "c:<issuer name>:<sub>" (issuer names have no
+ * ":"), so `bob` of one issuer never spends `bob` of another's bucket; "k:" is kept for API-key
+ * consumer names, which must never share a namespace with any issuer's subjects.
  * A key that cannot be read falls back to the client address: an anonymous request is limited per ip
  * under a `consumer` limit, and a request without the header per ip under a `header:` limit — leaving
  * the header out must never be a way around the limit.
@@ -17,7 +20,7 @@ export type KeySpec =
 /** The parts of a request context a key reads (a RequestContext has them all). */
 export interface KeySource {
   readonly clientIp: string;
-  readonly principal: { readonly subject: string | undefined } | undefined;
+  readonly principal: { readonly subject: string | undefined; readonly issuer: string } | undefined;
   readonly req: { readonly headers: IncomingHttpHeaders };
 }
 
@@ -42,8 +45,9 @@ export function keyValue(spec: KeySpec, src: KeySource): string {
     case 'route':
       return '*';
     case 'consumer': {
-      const sub = src.principal?.subject;
-      return sub !== undefined && sub !== '' ? 'c:' + bounded(sub) : 'ip:' + src.clientIp;
+      const p = src.principal;
+      const sub = p?.subject;
+      return sub !== undefined && sub !== '' ? 'c:' + bounded(`${p!.issuer}:${sub}`) : 'ip:' + src.clientIp;
     }
     case 'header': {
       const v = src.req.headers[spec.header];

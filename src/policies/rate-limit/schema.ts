@@ -37,7 +37,7 @@ export const LimitSchema = Strict(
   },
   {
     description:
-      'One limit: at most `limit` requests per `window` for each value of `key`. ip is the client address after server.trustedProxies; consumer the JWT sub (ip when anonymous); route one bucket for all clients; header:<name> one per header value (ip when absent).',
+      'One limit: at most `limit` requests per `window` for each value of `key`. ip is the client address after server.trustedProxies; consumer the JWT issuer + sub (ip when anonymous); route one bucket for all clients; header:<name> one per header value (ip when absent).',
   },
 );
 
