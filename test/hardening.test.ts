@@ -3,6 +3,7 @@
  * real gateway and the demo backend.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { rawRequest, startDemoBackend, startGateway, type DemoBackend, type TestGateway } from './helpers.js';
 import { SECRET, hmacKey, jose, now } from './jwt-fixtures.js';
@@ -236,5 +237,61 @@ routes:
     const call = async (token: string) => (await fetch(`${gw.url}/x`, { headers: { authorization: `Bearer ${token}` } })).status;
     assert.deepEqual([await call(local), await call(local), await call(local)], [200, 200, 429]);
     assert.deepEqual([await call(other), await call(other), await call(other)], [200, 200, 429]);
+  });
+});
+
+describe('15.7 no raw error reply inside a response in progress', () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+  before(async () => {
+    backend = await startDemoBackend();
+    gw = await startGateway(`upstreams: { backend: { targets: [{ url: ${backend.url} }] } }\nroutes: [{ name: api, match: { pathPrefix: / }, upstream: backend }]`);
+  });
+  after(async () => {
+    await gw?.close();
+    await backend?.close();
+  });
+
+  const SIZE = 8 * 1024 * 1024;
+
+  /** A large download, then — once its body is flowing — `second` on the same socket; everything read until the gateway closes. */
+  function downloadThen(second: string): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(gw.port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      let received = 0;
+      let sent = false;
+      const timer = setTimeout(() => socket.destroy(new Error('the gateway did not close the connection')), 20_000);
+      socket.on('data', (d: Buffer) => {
+        chunks.push(d);
+        received += d.length;
+        if (!sent && received > 256 * 1024) {
+          sent = true;
+          socket.write(second);
+        }
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks));
+      });
+      socket.on('error', reject);
+      socket.write(`GET /bytes/${SIZE} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    });
+  }
+
+  it('a malformed pipelined request behind a large download: the body arrives intact, no 400 inside it, then the connection closes', async () => {
+    const all = await downloadThen('GET /x HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
+    const text = all.toString('latin1');
+    const split = text.indexOf('\r\n\r\n');
+    assert.match(text.slice(0, split), /^HTTP\/1\.1 200 /);
+    const body = text.slice(split + 4);
+    assert.ok(!body.includes('HTTP/1.1'), 'a raw reply was written into the body');
+    assert.equal(body.length, SIZE);
+    assert.ok(gw.logs.some((l) => l['event'] === 'client.error' && l['responseInProgress'] === true));
+  });
+
+  it('with no response in progress, an unparsable request still gets its 400', async () => {
+    const res = await rawRequest(gw.port, 'GET /x HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
+    assert.equal(res.status, 400);
   });
 });

@@ -21,7 +21,26 @@ function rawProblem(status: number, reason: string, code: ErrorCode, detail: str
 
 export type ProxyServer = http.Server<typeof IncomingMessage, typeof GatewayResponse>;
 
+/** The last response started on a socket (Node answers pipelined requests in order, so it finishes last). */
+const LATEST = Symbol('gateway.latestResponse');
+type TrackedSocket = Socket & { [LATEST]?: GatewayResponse };
+
+/**
+ * A request Node could not parse (400, 431) or did not receive in time (408) is answered with raw
+ * bytes on the socket. That is only right when no response is in progress there: behind a pipelined
+ * request still being answered, the bytes would land inside that response's body (or be read as its
+ * head). Then the connection is closed once the response in progress is complete, without a reply.
+ */
+function responseInProgress(socket: TrackedSocket): GatewayResponse | undefined {
+  const res = socket[LATEST];
+  return res !== undefined && !res.writableFinished && !res.destroyed ? res : undefined;
+}
+
 export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Logger): ProxyServer {
+  const tracked: Handle = (req, res, expectContinue) => {
+    (req.socket as TrackedSocket)[LATEST] = res;
+    handle(req, res, expectContinue);
+  };
   const server = http.createServer<typeof IncomingMessage, typeof GatewayResponse>(
     {
       IncomingMessage,
@@ -34,11 +53,11 @@ export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Log
       // Node must not merge or drop duplicate headers silently: handle.ts reads rawHeaders itself.
       joinDuplicateHeaders: false,
     },
-    handle,
+    tracked,
   );
   // Expect: 100-continue is answered only once the route's policies accepted the request,
   // so a refused upload (401, 413, 429) is never sent at all.
-  server.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) => handle(req, res, true));
+  server.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) => tracked(req, res, true));
   // A gateway is not a forward proxy: CONNECT tunnels are refused rather than silently dropped.
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
     socket.end(rawProblem(405, 'Method Not Allowed', 'GW_ERR_METHOD_NOT_ALLOWED', 'CONNECT tunnels are not supported.'));
@@ -50,7 +69,12 @@ export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Log
     }
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
     const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    logger.debug({ event: 'client.error', code: err.code, reason: err.message }, 'unparsable request');
+    const busy = responseInProgress(socket as TrackedSocket);
+    logger.debug({ event: 'client.error', code: err.code, reason: err.message, responseInProgress: busy !== undefined }, 'unparsable request');
+    if (busy !== undefined) {
+      busy.once('close', () => socket.end());
+      return;
+    }
     socket.end(
       tooLarge
         ? rawProblem(431, 'Request Header Fields Too Large', 'GW_ERR_BAD_REQUEST', 'The request head is too large.')
