@@ -295,3 +295,46 @@ describe('15.7 no raw error reply inside a response in progress', () => {
     assert.equal(res.status, 400);
   });
 });
+
+describe('15.9 more header fields than accepted is a 431, never a silent truncation', () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+  const yaml = (url: string, server: string) =>
+    `server: { maxHeaderSize: 256kb${server} }\nupstreams: { backend: { targets: [{ url: ${url} }] } }\nroutes: [{ name: api, match: { pathPrefix: / }, upstream: backend }]`;
+  before(async () => {
+    backend = await startDemoBackend();
+    gw = await startGateway(yaml(backend.url, ''));
+  });
+  after(async () => {
+    await gw?.close();
+    await backend?.close();
+  });
+
+  const filler = (n: number) => Array.from({ length: n }, (_, i) => `X-F${i}: v\r\n`).join('');
+  const post = (port: number, fields: number) =>
+    rawRequest(port, `POST /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${filler(fields)}Content-Length: 5\r\n\r\nhello`);
+
+  it('over 2,000 fields with a late Content-Length: 431 with a problem body, the backend sees nothing', async () => {
+    const before = backend.count();
+    const res = await post(gw.port, 2100);
+    assert.equal(res.status, 431, res.raw.slice(0, 300));
+    assert.equal((JSON.parse(res.body) as { code: string }).code, 'GW_ERR_HEADERS_TOO_MANY');
+    assert.equal(backend.count(), before);
+  });
+
+  it('the default is 100 fields (Envoy max_headers_count); exactly at the limit passes', async () => {
+    assert.equal((await post(gw.port, 97)).status, 200); // + Host, Connection, Content-Length = 100
+    assert.equal((await post(gw.port, 98)).status, 431);
+  });
+
+  it('a higher configured limit keeps every field, the late Content-Length too', async () => {
+    const roomy = await startGateway(yaml(backend.url, ', maxHeaderCount: 3000'));
+    try {
+      const res = await post(roomy.port, 2100);
+      assert.equal(res.status, 200, res.raw.slice(0, 300));
+      assert.equal((JSON.parse(res.body) as { body: { bytes: number } }).body.bytes, 5);
+    } finally {
+      await roomy.close();
+    }
+  });
+});

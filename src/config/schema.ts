@@ -12,6 +12,9 @@ import { matchOptionFields, PathsSchema } from '../router/schema.js';
 
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'] as const;
 
+/** Upper bound of server.maxHeaderCount (the listener keeps one more field than this, to see the excess). */
+export const MAX_HEADER_COUNT = 10_000;
+
 export const ServerSchema = Strict(
   {
     host: Type.String({ default: '127.0.0.1', description: 'Address the proxy listens on. Use 0.0.0.0 or :: to accept traffic from other hosts.' }),
@@ -22,6 +25,12 @@ export const ServerSchema = Strict(
     }),
     maxBodySize: Size('Default request body limit for every route (413 above it; 0 = no limit). Routes may override.', '10mb'),
     maxHeaderSize: Size('Largest request head accepted (431 above it).', '16kb'),
+    maxHeaderCount: Type.Integer({
+      minimum: 1,
+      maximum: MAX_HEADER_COUNT,
+      default: 100,
+      description: 'Most header fields a request may carry (431 above it, as Envoy\'s max_headers_count). Never silently truncated.',
+    }),
     keepAliveTimeout: Duration('How long an idle client connection is kept open.', '65s'),
     headersTimeout: Duration('Time allowed for a client to send the request head.', '30s'),
     requestTimeout: Duration('Time allowed for a client to send the whole request (0 disables; uploads need room).', '5m'),

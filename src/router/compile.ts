@@ -56,6 +56,8 @@ export interface Snapshot {
   readonly trustedProxies: TrustedProxies;
   /** Header names removed from every client request (gateway-owned and JWT claim headers), normalised (lower-case, `_` → `-`). */
   readonly strippedRequestHeaders: ReadonlySet<string>;
+  /** req.rawHeaders entries allowed (2 × server.maxHeaderCount); more is a 431. */
+  readonly maxRawHeaders: number;
   /** Per-policy shared state from setup(), by policy name. */
   readonly policyState: ReadonlyMap<string, unknown>;
   /** The policies this snapshot was compiled with, sorted by phase and order. */
@@ -208,6 +210,7 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
     preRoutePolicies: preHooks.map((h) => h.policy!),
     observers: opts.observers ?? [],
     maxBodySize: serverMax === 0 ? Infinity : serverMax,
+    maxRawHeaders: 2 * config.server.maxHeaderCount,
     warnings: [...warnings, ...routeWarnings(routes, router)],
   };
 }

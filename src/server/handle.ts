@@ -155,6 +155,9 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Ga
 
     // While draining, requests already on open connections are served, then those connections close.
     if (host.draining) ctx.res.shouldKeepAlive = false;
+    if (req.rawHeaders.length > snapshot.maxRawHeaders) {
+      return replyError(ctx, new GatewayError('GW_ERR_HEADERS_TOO_MANY', `More than ${snapshot.maxRawHeaders / 2} header fields.`));
+    }
     if (scan.duplicate !== undefined) {
       return replyError(ctx, new GatewayError('GW_ERR_HEADER_DUPLICATE', `More than one ${scan.duplicate} header.`));
     }

@@ -2,7 +2,7 @@
 import http, { IncomingMessage } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { ServerConfig } from '../config/schema.js';
+import { MAX_HEADER_COUNT, type ServerConfig } from '../config/schema.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { problemJson } from './respond.js';
 import type { ErrorCode } from '../errors.js';
@@ -55,6 +55,11 @@ export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Log
     },
     tracked,
   );
+  // Node keeps only the first maxHeadersCount fields (2,000 by default) and drops the rest silently —
+  // a late Content-Length or second Host included. Keep one more than any config allows, so a
+  // request over server.maxHeaderCount is always seen as such (handle.ts answers 431); a reload may
+  // change the limit without touching the listener.
+  server.maxHeadersCount = MAX_HEADER_COUNT + 1;
   // Expect: 100-continue is answered only once the route's policies accepted the request,
   // so a refused upload (401, 413, 429) is never sent at all.
   server.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) => tracked(req, res, true));
