@@ -338,3 +338,40 @@ describe('15.9 more header fields than accepted is a 431, never a silent truncat
     }
   });
 });
+
+describe('15.10 rate-limit ip keys: IPv6 networks, canonical forms, ports in X-Forwarded-For', () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+  before(async () => {
+    backend = await startDemoBackend();
+    gw = await startGateway(`
+server: { trustedProxies: [127.0.0.1] }
+upstreams: { backend: { targets: [{ url: ${backend.url} }] } }
+routes:
+  - { name: v6, match: { pathPrefix: /v6 }, upstream: backend, rateLimit: [{ key: ip, limit: 2, window: 1h }] }
+  - { name: v4, match: { pathPrefix: /v4 }, upstream: backend, rateLimit: [{ key: ip, limit: 2, window: 1h }] }
+`);
+  });
+  after(async () => {
+    await gw?.close();
+    await backend?.close();
+  });
+
+  /** The status for a request a trusted proxy (this test, from 127.0.0.1) forwards for `client`. */
+  const from = async (path: string, client: string) => (await fetch(`${gw.url}${path}`, { headers: { 'x-forwarded-for': client } })).status;
+
+  it('addresses of one IPv6 /64 share one bucket, in any spelling; another /64 has its own', async () => {
+    assert.equal(await from('/v6', '2001:db8:1:2::1'), 200);
+    assert.equal(await from('/v6', '[2001:DB8:1:2:FFFF::7]:443'), 200);
+    assert.equal(await from('/v6', '2001:0db8:0001:0002:0000:0000:0000:0009'), 429);
+    assert.equal(await from('/v6', '2001:db8:1:3::1'), 200);
+  });
+
+  it('an IPv4-mapped IPv6 address and an entry with a port are the IPv4 client', async () => {
+    assert.equal(await from('/v4', '198.51.100.7'), 200);
+    assert.equal(await from('/v4', '::FFFF:198.51.100.7'), 200);
+    assert.equal(await from('/v4', '198.51.100.7:5555'), 429);
+    const line = gw.logs.filter((l) => l['event'] === 'access' && l['path'] === '/v4').at(-1);
+    assert.equal(line?.['clientIp'], '198.51.100.7');
+  });
+});

@@ -18,7 +18,7 @@ import { normaliseTarget } from '../router/normalise.js';
 import { forward, type UpstreamEvents } from '../proxy/forward.js';
 import type { RequestTracer } from '../observe/tracing/tracer.js';
 import { hostName, isWellFormedRequestId, scanRequestHeaders } from '../proxy/headers.js';
-import { canonicalIp, type TrustedProxies } from '../util/ip.js';
+import { canonicalIp, forwardedHopAddress, type TrustedProxies } from '../util/ip.js';
 import { replyError, sendReply } from './respond.js';
 
 export interface HandlerHost extends UpstreamEvents {
@@ -51,7 +51,7 @@ export function clientAddress(peer: string, forwardedFor: string | undefined, tr
   const hops = forwardedFor.split(',');
   let last = peer;
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = canonicalIp(hops[i]!.trim());
+    const hop = forwardedHopAddress(hops[i]!);
     if (isIP(hop) === 0) return last;
     if (!trusted.has(hop)) return hop;
     last = hop;

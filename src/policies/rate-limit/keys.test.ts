@@ -27,6 +27,12 @@ describe('rate-limit keys', () => {
   it('a header value can never land in an ip bucket', () => {
     assert.notEqual(keyValue(parseKey('header:x-k'), src({ headers: { 'x-k': 'ip:203.0.113.7' } })), keyValue(parseKey('ip'), src()));
   });
+  it('an IPv6 client is its /64 (or the configured prefix); the fallbacks too', () => {
+    assert.equal(keyValue(parseKey('ip'), src({ ip: '2001:db8:1:2:aaaa::1' })), 'ip:2001:db8:1:2::/64');
+    assert.equal(keyValue(parseKey('ip', 48), src({ ip: '2001:db8:1:2:aaaa::1' })), 'ip:2001:db8:1::/48');
+    assert.equal(keyValue(parseKey('consumer'), src({ ip: '2001:db8:1:2::9' })), 'ip:2001:db8:1:2::/64');
+    assert.equal(keyValue(parseKey('ip', 128), src({ ip: '2001:db8::9' })), 'ip:2001:db8::9');
+  });
   it('route is one bucket for everybody', () => {
     assert.equal(keyValue(parseKey('route'), src({ ip: '1.1.1.1' })), keyValue(parseKey('route'), src({ ip: '2.2.2.2' })));
   });

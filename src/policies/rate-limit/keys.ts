@@ -10,12 +10,17 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { ipv6Network } from '../../util/ip.js';
 
-export type KeySpec =
+export type KeySpec = (
   | { readonly kind: 'ip' }
   | { readonly kind: 'consumer' }
   | { readonly kind: 'route' }
-  | { readonly kind: 'header'; readonly header: string };
+  | { readonly kind: 'header'; readonly header: string }
+) & {
+  /** An IPv6 client counts as its /ipv6Prefix network (an end site gets a /64 or more: one address each would be no limit). */
+  readonly ipv6Prefix: number;
+};
 
 /** The parts of a request context a key reads (a RequestContext has them all). */
 export interface KeySource {
@@ -27,9 +32,9 @@ export interface KeySource {
 /** Values longer than this are stored as a digest, so a client cannot make one bucket cost kilobytes. */
 export const MAX_RAW_VALUE = 128;
 
-export function parseKey(key: string): KeySpec {
-  if (key === 'ip' || key === 'consumer' || key === 'route') return { kind: key };
-  if (key.startsWith('header:')) return { kind: 'header', header: key.slice(7).toLowerCase() };
+export function parseKey(key: string, ipv6Prefix = 64): KeySpec {
+  if (key === 'ip' || key === 'consumer' || key === 'route') return { kind: key, ipv6Prefix };
+  if (key.startsWith('header:')) return { kind: 'header', header: key.slice(7).toLowerCase(), ipv6Prefix };
   throw new Error(`unknown rate-limit key ${JSON.stringify(key)}`); // the schema already rejected it
 }
 
@@ -37,23 +42,28 @@ function bounded(value: string): string {
   return value.length <= MAX_RAW_VALUE ? value : '#' + createHash('sha256').update(value).digest('base64url');
 }
 
+/** The client address bucket: the address (canonical already, see util/ip.ts), an IPv6 one as its network. */
+function ipValue(ip: string, ipv6Prefix: number): string {
+  return ip.includes(':') ? 'ip:' + ipv6Network(ip, ipv6Prefix) : 'ip:' + ip;
+}
+
 /** The bucket value of a request for one limit. */
 export function keyValue(spec: KeySpec, src: KeySource): string {
   switch (spec.kind) {
     case 'ip':
-      return 'ip:' + src.clientIp;
+      return ipValue(src.clientIp, spec.ipv6Prefix);
     case 'route':
       return '*';
     case 'consumer': {
       const p = src.principal;
       const sub = p?.subject;
-      return sub !== undefined && sub !== '' ? 'c:' + bounded(`${p!.issuer}:${sub}`) : 'ip:' + src.clientIp;
+      return sub !== undefined && sub !== '' ? 'c:' + bounded(`${p!.issuer}:${sub}`) : ipValue(src.clientIp, spec.ipv6Prefix);
     }
     case 'header': {
       const v = src.req.headers[spec.header];
       // Node joins repeated headers with ", " (string[] only for set-cookie, never a request header).
       const value = typeof v === 'string' ? v.trim() : undefined;
-      return value !== undefined && value !== '' ? 'h:' + bounded(value) : 'ip:' + src.clientIp;
+      return value !== undefined && value !== '' ? 'h:' + bounded(value) : ipValue(src.clientIp, spec.ipv6Prefix);
     }
   }
 }

@@ -75,6 +75,12 @@ export const RateLimitSettingsSchema = Strict(
       },
       { default: {}, description: 'The Redis store.' },
     ),
+    ipv6Prefix: Type.Integer({
+      minimum: 16,
+      maximum: 128,
+      default: 64,
+      description: 'IPv6 clients are counted per network of this prefix length (ip keys, and the ip fallback of consumer and header keys): one host owns a whole /64, so per-address buckets would not limit it.',
+    }),
     onStoreError: Type.Union([Type.Literal('allow'), Type.Literal('deny')], {
       default: 'allow',
       description: 'When the store fails or is slower than redis.timeout: allow the request, or deny it with 503 GW_ERR_RATE_LIMIT_STORE.',
