@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { rawRequest, startDemoBackend, startGateway, type DemoBackend, type TestGateway } from './helpers.js';
+import { parseConfig } from '../src/config/load.js';
+import { configProblems, rawRequest, startDemoBackend, startGateway, type DemoBackend, type TestGateway } from './helpers.js';
 import { SECRET, hmacKey, jose, now } from './jwt-fixtures.js';
 
 const LOCAL = 'https://auth.local';
@@ -373,5 +374,57 @@ routes:
     assert.equal(await from('/v4', '198.51.100.7:5555'), 429);
     const line = gw.logs.filter((l) => l['event'] === 'access' && l['path'] === '/v4').at(-1);
     assert.equal(line?.['clientIp'], '198.51.100.7');
+  });
+});
+
+describe('15.11 ${VAR} keeps the type the field has; secrets are never echoed', () => {
+  const DIGITS = '1234567890123456789012345678901234567890'; // 40 digits: a valid HS256 secret, and no float holds it
+  const base = (jwt: string, extra = '') => `
+upstreams: { backend: { targets: [{ url: http://127.0.0.1:9 }] } }
+routes: [{ name: api, match: { pathPrefix: / }, upstream: backend, auth: { jwt: required } }]
+jwt:
+  issuers:
+    - { name: local, issuer: ${LOCAL}, audiences: [api], algorithms: [HS256], ${jwt} }
+${extra}`;
+
+  it('an all-digit secret, quoted or not, is the string it is: a token signed with it is accepted', async () => {
+    const backend = await startDemoBackend();
+    try {
+      for (const secret of ['secret: "${JWT_SECRET}"', "secret: '${JWT_SECRET}'"]) {
+        const gw = await startGateway(base(secret).replace('http://127.0.0.1:9', backend.url), { JWT_SECRET: DIGITS });
+        try {
+          const token = await jose('HS256', new TextEncoder().encode(DIGITS), claims());
+          const res = await fetch(`${gw.url}/x`, { headers: { authorization: `Bearer ${token}` } });
+          assert.equal(res.status, 200, secret);
+        } finally {
+          await gw.close();
+        }
+      }
+    } finally {
+      await backend.close();
+    }
+    // Unquoted (block style): still the string, not a number that lost its last digits.
+    const block = base('').replace(/- \{ name: local.*\n/, `- name: local\n      issuer: ${LOCAL}\n      audiences: [api]\n      algorithms: [HS256]\n      secret: \${S}\n`);
+    assert.equal(parseConfig(block, { S: DIGITS }).config.jwt!.issuers[0]!.secret, DIGITS);
+  });
+
+  it('where the schema wants a number, ${VAR} still gives one, quoted (flow style) or not', () => {
+    const { config } = parseConfig(`server: { port: "\${P}" }\nadmin:\n  port: \${P}\n${base('secret: "${S}"')}`, { P: '8123', S: DIGITS });
+    assert.equal(config.server.port, 8123);
+    assert.equal(config.admin.port, 8123);
+    assert.equal(config.jwt!.issuers[0]!.secret, DIGITS);
+  });
+
+  it('no validation message shows a secret: a JWT secret of the wrong type, a Redis URL with a password, OTLP header values', () => {
+    const problems = [
+      ...configProblems(base(`secret: ${DIGITS}`)),
+      ...configProblems(base('secret: "${S}"', 'rateLimit: { store: redis, redis: { url: "${R}" } }'), { S: DIGITS, R: 'http://user:pa/ss-w0rd@redis.internal:6379' }),
+      ...configProblems(base('secret: "${S}"', 'tracing: { otlp: { endpoint: http://127.0.0.1:4318/v1/traces, headers: { authorization: [Bearer-s3cr3t-value] } } }'), { S: DIGITS }),
+    ];
+    assert.ok(problems.some((p) => p.startsWith('jwt.issuers[0].secret:')), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('rateLimit.redis.url:')), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('tracing.otlp.headers')), problems.join('\n'));
+    const text = problems.join('\n');
+    for (const leak of ['123456', 'pa/ss', 'w0rd', 's3cr3t']) assert.ok(!text.includes(leak), `${leak} echoed in:\n${text}`);
   });
 });

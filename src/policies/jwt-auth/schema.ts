@@ -22,7 +22,7 @@ export const IssuerSchema = Strict({
     minItems: 1,
     description: 'Algorithms accepted for this issuer. HS* need `secret`; the others need a public key (jwksUri, jwksFile or publicKeyFile). `none` is never accepted.',
   }),
-  secret: Type.Optional(Type.String({ description: 'HMAC secret (HS*): at least as many bytes as the hash (32 for HS256). Use ${ENV}.' })),
+  secret: Type.Optional(Type.String({ writeOnly: true, description: 'HMAC secret (HS*): at least as many bytes as the hash (32 for HS256). Use ${ENV}.' })),
   jwksUri: Type.Optional(Type.String({ format: 'http-url', description: 'JWKS endpoint (https; http only for loopback hosts). Fetched at start, refreshed in the background.' })),
   jwksFile: Type.Optional(Type.String({ minLength: 1, description: 'A JWKS file (as `gateway keys generate` writes), read when the config is compiled.' })),
   publicKeyFile: Type.Optional(Type.String({ minLength: 1, description: 'A PEM public key (SPKI), read when the config is compiled.' })),
