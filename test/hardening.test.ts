@@ -428,3 +428,45 @@ ${extra}`;
     for (const leak of ['123456', 'pa/ss', 'w0rd', 's3cr3t']) assert.ok(!text.includes(leak), `${leak} echoed in:\n${text}`);
   });
 });
+
+describe('15.12 smaller protocol items', () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+  let hostile: net.Server;
+  before(async () => {
+    backend = await startDemoBackend();
+    // A backend that answers every request with bytes that are not HTTP/1.1.
+    hostile = net.createServer((s) => s.once('data', () => s.end('FOO BAR\r\n\r\n')));
+    await new Promise<void>((r) => hostile.listen(0, '127.0.0.1', r));
+    const hostilePort = (hostile.address() as net.AddressInfo).port;
+    gw = await startGateway(`
+${jwtBlock}
+upstreams:
+  backend: { targets: [{ url: ${backend.url} }] }
+  hostile: { targets: [{ url: http://127.0.0.1:${hostilePort} }] }
+routes:
+  - { name: hostile, match: { pathPrefix: /hostile }, upstream: hostile }
+  - { name: private, match: { pathPrefix: /private }, upstream: backend, auth: { jwt: required } }
+  - { name: api, match: { pathPrefix: / }, upstream: backend }
+`, { JWT_SECRET: SECRET });
+  });
+  after(async () => {
+    await gw?.close();
+    await backend?.close();
+    hostile?.close();
+  });
+
+  it('an upstream that does not speak HTTP/1.1 is a 502 bad response, logged as a protocol error', async () => {
+    const res = await fetch(`${gw.url}/hostile/x`);
+    assert.equal(res.status, 502);
+    assert.equal(((await res.json()) as { code: string }).code, 'GW_ERR_UPSTREAM_BAD_RESPONSE');
+    const line = gw.logs.find((l) => l['event'] === 'upstream.error');
+    assert.equal(line?.['kind'], 'protocol');
+  });
+
+  it('HTTP2-Settings is hop-by-hop: never forwarded', async () => {
+    const res = await rawRequest(gw.port, 'GET /x HTTP/1.1\r\nHost: x\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nConnection: close\r\n\r\n');
+    assert.equal(res.status, 200);
+    assert.equal((JSON.parse(res.body) as Echo).headers['http2-settings'], undefined);
+  });
+});

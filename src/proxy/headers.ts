@@ -21,6 +21,7 @@ const HOP_BY_HOP = new Set([
   'proxy-authenticate',
   'proxy-authorization',
   'expect', // 100-continue is answered here, between client and gateway (RFC 9110 §10.1.1)
+  'http2-settings', // only meaningful with Upgrade: h2c, which is hop-by-hop itself (RFC 7540 §3.2.1)
 ]);
 
 /**
