@@ -470,3 +470,61 @@ routes:
     assert.equal((JSON.parse(res.body) as Echo).headers['http2-settings'], undefined);
   });
 });
+
+describe('15.12 Expect: 100-continue refusals and the request timeout', () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+  before(async () => {
+    backend = await startDemoBackend();
+    gw = await startGateway(`
+server: { requestTimeout: 1s, headersTimeout: 1s }
+${jwtBlock}
+upstreams: { backend: { targets: [{ url: ${backend.url} }] } }
+routes:
+  - { name: private, match: { pathPrefix: /private, methods: [POST] }, upstream: backend, auth: { jwt: required } }
+`, { JWT_SECRET: SECRET });
+  });
+  after(async () => {
+    await gw?.close();
+    await backend?.close();
+  });
+
+  /** Send `head`, never the body; resolve with everything read once the gateway closes (or '' + 'open' after 5 s). */
+  function untilClosed(head: string, ms = 5000): Promise<{ text: string; closed: boolean }> {
+    return new Promise((resolve) => {
+      const socket = net.connect(gw.port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve({ text: Buffer.concat(chunks).toString('latin1'), closed: false });
+      }, ms);
+      socket.on('data', (d: Buffer) => chunks.push(d));
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve({ text: Buffer.concat(chunks).toString('latin1'), closed: true });
+      });
+      socket.on('error', () => undefined);
+      socket.write(head);
+    });
+  }
+
+  it('an Expect: 100-continue request refused before its route is known closes the connection instead of waiting for the body', async () => {
+    for (const [head, status] of [
+      ['POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n', 404],
+      ['PUT /private HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n', 405],
+      ['POST /private HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n', 401],
+    ] as const) {
+      const { text, closed } = await untilClosed(head, 800);
+      assert.match(text, new RegExp(`^HTTP/1\\.1 ${status} `), head);
+      assert.doesNotMatch(text, /100 Continue/);
+      assert.match(text, /\r\nconnection: close\r\n/i, head);
+      assert.ok(closed, `${status}: the gateway kept the connection open waiting for a body it refused`);
+    }
+  });
+
+  it('the request timeout fires at its configured value (1 s), not at the 30 s sweep of Node', async () => {
+    const { text, closed } = await untilClosed('POST /private HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n', 8000);
+    assert.ok(closed, 'no 408 within 8 s of a 1 s timeout');
+    assert.match(text, /^HTTP\/1\.1 408 /);
+  });
+});

@@ -19,6 +19,17 @@ function rawProblem(status: number, reason: string, code: ErrorCode, detail: str
   );
 }
 
+/**
+ * Node enforces requestTimeout and headersTimeout only when it sweeps the connections, every
+ * connectionsCheckingInterval (30 s by default): a 1 s timeout fired up to 31 s late. Sweep at a tenth
+ * of the shortest timeout, between 50 ms and 1 s, so each is enforced within 10% (or 1 s) of its value.
+ */
+export function connectionsCheckingInterval(cfg: ServerConfig): number {
+  const timeouts = [parseDuration(cfg.requestTimeout)!, parseDuration(cfg.headersTimeout)!].filter((t) => t > 0);
+  if (timeouts.length === 0) return 30_000;
+  return Math.min(1000, Math.max(50, Math.floor(Math.min(...timeouts) / 10)));
+}
+
 export type ProxyServer = http.Server<typeof IncomingMessage, typeof GatewayResponse>;
 
 /** The last response started on a socket (Node answers pipelined requests in order, so it finishes last). */
@@ -49,6 +60,7 @@ export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Log
       requestTimeout: parseDuration(cfg.requestTimeout)!,
       headersTimeout: parseDuration(cfg.headersTimeout)!,
       keepAliveTimeout: parseDuration(cfg.keepAliveTimeout)!,
+      connectionsCheckingInterval: connectionsCheckingInterval(cfg),
       requireHostHeader: true,
       // Node must not merge or drop duplicate headers silently: handle.ts reads rawHeaders itself.
       joinDuplicateHeaders: false,
