@@ -9,6 +9,7 @@ export const ERRORS = {
   GW_ERR_HOST_INVALID: { status: 400, title: 'Bad Request', message: 'The Host header is not a valid host[:port] (RFC 9112 §3.2).' },
   GW_ERR_HEADERS_TOO_MANY: { status: 431, title: 'Request Header Fields Too Large', message: 'The request has more header fields than the gateway accepts.' },
   GW_ERR_HOST_MISMATCH: { status: 400, title: 'Bad Request', message: 'The Host header disagrees with the absolute-form request target.' },
+  GW_ERR_HOST_NOT_ALLOWED: { status: 421, title: 'Misdirected Request', message: 'This listener does not answer to that Host.' },
   GW_ERR_ROUTE_NOT_FOUND: { status: 404, title: 'Not Found', message: 'No route matches this request.' },
   GW_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method Not Allowed', message: 'The route does not accept this method.' },
   GW_ERR_BODY_TOO_LARGE: { status: 413, title: 'Content Too Large', message: 'The request body exceeds the route limit.' },

@@ -528,3 +528,56 @@ routes:
     assert.match(text, /^HTTP\/1\.1 408 /);
   });
 });
+
+describe('15.12 TRACE and the admin Host', () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+  before(async () => {
+    backend = await startDemoBackend();
+    gw = await startGateway(`
+admin: { allowedHosts: [gateway-admin.internal] }
+upstreams: { backend: { targets: [{ url: ${backend.url} }] } }
+routes:
+  - { name: debug, match: { pathPrefix: /debug }, upstream: backend, allowTrace: true }
+  - { name: listed, match: { pathPrefix: /listed, methods: [GET, TRACE] }, upstream: backend }
+  - { name: reads, match: { pathPrefix: /reads, methods: [GET, HEAD] }, upstream: backend }
+  - { name: api, match: { pathPrefix: / }, upstream: backend }
+`);
+  });
+  after(async () => {
+    await gw?.close();
+    await backend?.close();
+  });
+
+  const trace = (path: string) => rawRequest(gw.port, `TRACE ${path} HTTP/1.1\r\nHost: x\r\nCookie: session=secret\r\nConnection: close\r\n\r\n`);
+
+  it('TRACE is a 405 by default (cross-site tracing), with Allow naming the other methods; the backend never sees it', async () => {
+    const before = backend.count();
+    const all = await trace('/x');
+    assert.equal(all.status, 405);
+    assert.equal((JSON.parse(all.body) as { code: string }).code, 'GW_ERR_METHOD_NOT_ALLOWED');
+    assert.equal(all.headers['allow'], 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+    // (Which route's Allow a method-restricted path gets is the router's rule, issue 15 item 1.)
+    assert.equal((await trace('/reads')).status, 405);
+    assert.equal(backend.count(), before);
+  });
+
+  it('a route that allows TRACE (allowTrace, or TRACE in match.methods) forwards it', async () => {
+    assert.equal((await trace('/debug/x')).status, 200);
+    assert.equal((await trace('/listed/x')).status, 200);
+  });
+
+  it('the admin listener answers only to IP addresses, localhost and admin.allowedHosts (DNS rebinding)', async () => {
+    const port = Number(new URL(gw.adminUrl).port);
+    const admin = (host: string) => rawRequest(port, `GET /health HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'gateway-admin.internal', 'GATEWAY-ADMIN.internal:8001']) {
+      assert.equal((await admin(host)).status, 200, host);
+    }
+    for (const host of ['evil.example', `evil.example:${port}`, 'localhost.evil.example', '127.0.0.1.nip.io']) {
+      const res = await admin(host);
+      assert.equal(res.status, 421, host);
+      assert.equal(res.headers['content-type'], 'application/problem+json');
+      assert.equal((JSON.parse(res.body) as { code: string }).code, 'GW_ERR_HOST_NOT_ALLOWED');
+    }
+  });
+});

@@ -44,6 +44,19 @@ export interface CompiledRoute extends RouteInfo {
   readonly hooks: HookLists;
   /** Names of the policies on this route, in order (for /routes and validate). */
   readonly policies: readonly string[];
+  /** TRACE is refused here (server.allowTrace, the route's allowTrace or TRACE in match.methods say otherwise). */
+  readonly refuseTrace: boolean;
+  /** The Allow field of that refusal: the route's methods without TRACE. */
+  readonly allowWithoutTrace: string;
+}
+
+const ALL_METHODS_BUT_TRACE = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
+
+function traceRule(route: RouteConfig, config: Config): { refuseTrace: boolean; allowWithoutTrace: string } {
+  const methods = route.match.methods;
+  const allowed = route.allowTrace ?? (config.server.allowTrace || methods?.includes('TRACE') === true);
+  const others = methods?.filter((m) => m !== 'TRACE' && m !== 'CONNECT');
+  return { refuseTrace: !allowed, allowWithoutTrace: others === undefined ? ALL_METHODS_BUT_TRACE : others.join(', ') };
 }
 
 export interface Snapshot {
@@ -192,6 +205,7 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
       responseTimeout: route.timeouts?.response !== undefined ? parseDuration(route.timeouts.response)! : upstream.responseTimeout,
       hooks: hooks.length > 0 ? hookLists(hooks, timeouts) : NO_HOOKS,
       policies: hooks.map((h) => h.policy!),
+      ...traceRule(route, config),
     };
   });
   sortStatic(routes);

@@ -211,6 +211,9 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Ga
     ctx.route = route;
     ctx.params = found.params;
     ctx.hooks = route.hooks;
+    if (ctx.method === 'TRACE' && route.refuseTrace) {
+      return replyError(ctx, new GatewayError('GW_ERR_METHOD_NOT_ALLOWED', 'TRACE is not allowed here.', { allow: route.allowWithoutTrace }));
+    }
     if (ctx.contentLength > route.maxBodySize) {
       return replyError(ctx, new GatewayError('GW_ERR_BODY_TOO_LARGE', `The body is ${ctx.contentLength} bytes; this route accepts at most ${route.maxBodySize}.`));
     }
