@@ -1,6 +1,8 @@
 /** The admin listener (its own port, loopback by default): /health, /ready, /routes, /metrics. */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import { ERRORS, type ErrorCode } from '../errors.js';
+import { hostName } from '../proxy/headers.js';
 import type { Snapshot } from '../router/compile.js';
 import { describeRoutes } from '../router/compile.js';
 import { problemJson } from '../server/respond.js';
@@ -26,8 +28,27 @@ function problem(res: ServerResponse, code: ErrorCode, detail?: string): void {
   send(res, ERRORS[code].status, text, 'application/problem+json');
 }
 
+/**
+ * DNS rebinding: a web page at evil.example whose name later resolves to 127.0.0.1 can read whatever
+ * the browser fetches from it, the admin endpoints included — but its requests still say
+ * `Host: evil.example`. So the admin listener answers only to IP addresses (a literal address cannot
+ * be rebound), `localhost` and the names in admin.allowedHosts.
+ */
+export function adminHostAllowed(hostHeader: string | undefined, allowed: readonly string[]): boolean {
+  if (hostHeader === undefined || hostHeader === '') return false;
+  const name = hostName(hostHeader);
+  if (name === undefined) return false; // not host[:port] at all (RFC 9112 §3.2)
+  const bare = name.startsWith('[') && name.endsWith(']') ? name.slice(1, -1) : name;
+  if (isIP(bare) !== 0 || name === 'localhost') return true;
+  for (const h of allowed) if (h.toLowerCase() === name) return true;
+  return false;
+}
+
 export function createAdminServer(host: AdminHost): http.Server {
   return http.createServer((req, res) => {
+    if (!adminHostAllowed(req.headers.host, host.snapshot.config.admin.allowedHosts)) {
+      return problem(res, 'GW_ERR_HOST_NOT_ALLOWED', 'The admin listener answers to IP addresses, localhost and admin.allowedHosts.');
+    }
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');

@@ -1,9 +1,12 @@
 /**
- * Load a YAML config: parse, substitute `${VAR}` / `${VAR:-default}` inside string values (after
- * parsing, so a secret can never inject YAML structure), then validate.
+ * Load a YAML config: parse, substitute `${VAR}` / `${VAR:-default}` inside scalar values (after
+ * parsing, so a secret can never inject YAML structure, and keeping the type the author wrote), then
+ * validate.
  */
 import { readFile } from 'node:fs/promises';
-import { parseDocument, type YAMLError } from 'yaml';
+import type { TSchema } from '@sinclair/typebox';
+import { isPair, isScalar, isSeq, parseDocument, Scalar, visit, type Document, type YAMLError } from 'yaml';
+import { ConfigSchema } from './schema.js';
 import { ConfigError } from '../errors.js';
 import { dirname, resolve } from 'node:path';
 import { BUILTIN_POLICIES } from '../policies/index.js';
@@ -16,40 +19,86 @@ const WHOLE_VAR = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** A value that was all one `${VAR}` becomes a number or boolean when it reads as one (`port: ${PORT}`). */
-function coerce(text: string): unknown {
-  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
-  if (text === 'true') return true;
-  if (text === 'false') return false;
+/** Path parts of a scalar (`['jwt', 'issuers', 0, 'secret']`), from the visitor's ancestors. */
+function scalarPath(key: number | 'key' | 'value' | null, ancestors: readonly unknown[]): Array<string | number> {
+  const out: Array<string | number> = [];
+  for (let i = 0; i < ancestors.length; i++) {
+    const a = ancestors[i];
+    if (isPair(a)) out.push(isScalar(a.key) ? String(a.key.value) : String(a.key));
+    else if (isSeq(a)) out.push(i + 1 < ancestors.length ? a.items.indexOf(ancestors[i + 1] as never) : Number(key));
+  }
+  return out;
+}
+
+function pathText(parts: ReadonlyArray<string | number>): string {
+  let out = '';
+  for (const p of parts) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
+  return out || '(root)';
+}
+
+/** The schemas that may hold the value at `parts` (every branch of a union). */
+function schemasAt(schema: TSchema, parts: ReadonlyArray<string | number>): TSchema[] {
+  if (Array.isArray(schema.anyOf)) return (schema.anyOf as TSchema[]).flatMap((s) => schemasAt(s, parts));
+  if (parts.length === 0) return [schema];
+  const [head, ...rest] = parts;
+  if (schema.type === 'array' && typeof head === 'number' && schema.items) return schemasAt(schema.items as TSchema, rest);
+  if (schema.type === 'object' && typeof head === 'string') {
+    const prop = (schema.properties as Record<string, TSchema> | undefined)?.[head];
+    if (prop) return schemasAt(prop, rest);
+    const pattern = Object.values((schema.patternProperties as Record<string, TSchema> | undefined) ?? {})[0];
+    if (pattern) return schemasAt(pattern, rest);
+  }
+  return [];
+}
+
+/**
+ * A value that is exactly one `${VAR}` is text, like any substitution — except where the schema
+ * expects a number or boolean and no string (`port: ${PORT}`, `limit: "${LIMIT}"`): there it reads
+ * as one. So a secret of digits stays the string it is, and never loses digits to a float.
+ */
+function typed(text: string, parts: ReadonlyArray<string | number>, plain: boolean): unknown {
+  const types = new Set(schemasAt(ConfigSchema, parts).map((s) => s.type as unknown));
+  // A field the built-in schema does not know (a plugin's): the YAML type as written — unquoted text
+  // that reads as a number or boolean is one, quoted text stays a string.
+  if (types.size === 0 && plain) types.add('number').add('boolean');
+  if (types.size === 0 || types.has('string')) return text;
+  if ((types.has('integer') || types.has('number')) && /^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (types.has('boolean') && (text === 'true' || text === 'false')) return text === 'true';
   return text;
 }
 
-export function substituteEnv(value: unknown, env: Env, problems: string[], path = ''): unknown {
-  if (typeof value === 'string') {
-    if (!value.includes('${')) return value;
-    const whole = WHOLE_VAR.exec(value);
-    let missing = false;
-    const out = value.replace(VAR, (m, name: string | undefined, def: string | undefined) => {
-      if (name === undefined) return '${'; // `$${` is a literal `${`
-      const v = env[name];
-      if (v !== undefined && v !== '') return v;
-      if (def !== undefined) return def;
-      missing = true;
-      problems.push(`${path || '(root)'}: environment variable ${name} is not set (write \${${name}:-default} for a fallback)`);
-      return m;
-    });
-    if (missing) return out;
-    return whole ? coerce(out) : out;
-  }
-  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, problems, `${path}[${i}]`));
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      out[k] = substituteEnv(v, env, problems, path === '' ? k : `${path}.${k}`);
-    }
-    return out;
-  }
-  return value;
+/** Substitute `${VAR}` in one string; undefined when a variable is missing (a problem was added). */
+function substitute(value: string, env: Env, problems: string[], path: string): string | undefined {
+  let missing = false;
+  const out = value.replace(VAR, (m, name: string | undefined, def: string | undefined) => {
+    if (name === undefined) return '${'; // `$${` is a literal `${`
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (def !== undefined) return def;
+    missing = true;
+    problems.push(`${path}: environment variable ${name} is not set (write \${${name}:-default} for a fallback)`);
+    return m;
+  });
+  return missing ? undefined : out;
+}
+
+/**
+ * Substitute `${VAR}` / `${VAR:-default}` in the scalar values of a parsed document (never in keys,
+ * never as YAML text: a secret can not inject structure). What comes out is a string — a quoted
+ * all-digit secret stays a string — except a value that is exactly one `${VAR}` where the schema
+ * wants a number or boolean (typed()).
+ */
+export function substituteEnv(doc: Document, env: Env, problems: string[]): void {
+  visit(doc, {
+    Scalar(key, node, ancestors) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return;
+      const text = node.value;
+      const parts = scalarPath(key, ancestors);
+      const out = substitute(text, env, problems, pathText(parts));
+      if (out === undefined) return;
+      node.value = WHOLE_VAR.test(text) ? typed(out, parts, node.type === Scalar.PLAIN) : out;
+    },
+  });
 }
 
 /**
@@ -74,7 +123,7 @@ function yamlProblems(errors: readonly YAMLError[], text: string, source: string
     const unquotedVar = line.slice(at.col - 2, at.col) === '${';
     const col = unquotedVar ? at.col - 1 : at.col;
     let problem = `${source}:${at.line}:${col}: YAML syntax: ${what}\n    ${line}\n    ${' '.repeat(col - 1)}^`;
-    if (unquotedVar) problem += '\n    inside { } or [ ], ${VAR} must be quoted: "${VAR}" (a value that is all one ${VAR} still becomes a number or boolean)';
+    if (unquotedVar) problem += '\n    inside { } or [ ], ${VAR} must be quoted: "${VAR}" (where a number or boolean is expected, a value that is all one ${VAR} still becomes one)';
     out.push(problem);
   }
   if (syntax > 1) out.push(`${source}: ${syntax - 1} further YAML syntax error${syntax > 2 ? 's' : ''} after the first, most likely caused by it`);
@@ -88,9 +137,9 @@ export function parseYamlText(text: string, env: Env = process.env, source = 'co
     throw new ConfigError(yamlProblems(doc.errors, text, source));
   }
   const problems: string[] = [];
-  const raw = substituteEnv(doc.toJS({ maxAliasCount: 100 }) ?? {}, env, problems);
+  substituteEnv(doc, env, problems);
   if (problems.length > 0) throw new ConfigError(problems);
-  return raw;
+  return doc.toJS({ maxAliasCount: 100 }) ?? {};
 }
 
 /** Parse YAML text and substitute `${VAR}`: the raw document, not yet validated. Throws ConfigError. */

@@ -54,6 +54,8 @@ export const Http2Schema = Strict(
   },
   { default: {}, description: 'HTTP/2 on the TLS and h2c listeners.' },
 );
+/** Upper bound of server.maxHeaderCount (the listener keeps one more field than this, to see the excess). */
+export const MAX_HEADER_COUNT = 10_000;
 
 export const ServerSchema = Strict(
   {
@@ -65,9 +67,19 @@ export const ServerSchema = Strict(
     }),
     maxBodySize: Size('Default request body limit for every route (413 above it; 0 = no limit). Routes may override.', '10mb'),
     maxHeaderSize: Size('Largest request head accepted (431 above it).', '16kb'),
+    maxHeaderCount: Type.Integer({
+      minimum: 1,
+      maximum: MAX_HEADER_COUNT,
+      default: 100,
+      description: 'Most header fields a request may carry (431 above it, as Envoy\'s max_headers_count). Never silently truncated.',
+    }),
     keepAliveTimeout: Duration('How long an idle client connection is kept open.', '65s'),
     headersTimeout: Duration('Time allowed for a client to send the request head.', '30s'),
     requestTimeout: Duration('Time allowed for a client to send the whole request (0 disables; uploads need room).', '5m'),
+    allowTrace: Type.Boolean({
+      default: false,
+      description: 'Accept TRACE on every route. Off: TRACE is a 405 (it echoes the request, cookies and credentials included, back to a script: cross-site tracing), unless a route sets allowTrace or lists TRACE in match.methods.',
+    }),
     gracePeriod: Duration('On SIGTERM/SIGINT, how long in-flight requests may run before connections are closed.', '10s'),
     paths: PathsSchema,
     tls: Type.Optional(TlsServerSchema),
@@ -99,6 +111,11 @@ export const AdminSchema = Strict(
     enabled: Type.Boolean({ default: true, description: 'Serve /health, /ready, /routes and /metrics.' }),
     host: Type.String({ default: '127.0.0.1', description: 'Admin address. Keep it on loopback or a private network.' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8001, description: 'Admin port (0 picks a free one).' }),
+    allowedHosts: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description:
+        'Host names the admin listener answers to, besides IP addresses and localhost (a Kubernetes service name, a Prometheus target name). Any other Host is a 421: a web page whose DNS name rebinds to the admin address cannot read it.',
+    }),
   },
   { default: {}, description: 'The admin listener, separate from the proxy.' },
 );
@@ -176,6 +193,7 @@ export const RouteSchema = Strict({
   stripPrefix: Type.Boolean({ default: false, description: 'Remove the matched pathPrefix before forwarding.' }),
   rewrite: Type.Optional(Type.String({ pattern: '^/', hint: 'a path starting with "/"', description: 'Replace the matched path (or prefix) with this; :params of the match may be used.' })),
   preserveHost: Type.Boolean({ default: false, description: "Send the client's Host upstream instead of the target's." }),
+  allowTrace: Type.Optional(Type.Boolean({ description: 'Accept TRACE on this route (overrides server.allowTrace).' })),
   maxBodySize: Type.Optional(Size('Request body limit for this route (overrides server.maxBodySize; 0 = no limit).')),
   timeouts: Type.Optional(
     Strict({

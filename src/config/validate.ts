@@ -41,7 +41,24 @@ function describe(schema: TSchema): string {
   return 'a valid value';
 }
 
-function shown(value: unknown): string {
+/**
+ * Whether a schema is, or holds somewhere below it, a secret field: marked `writeOnly: true` (the
+ * JSON Schema annotation for a value that is sent but never returned: editors and ajv know it).
+ */
+function holdsSecret(schema: TSchema): boolean {
+  if (schema['writeOnly'] === true) return true;
+  const children: unknown[] = [
+    ...Object.values((schema.properties as Record<string, TSchema> | undefined) ?? {}),
+    ...Object.values((schema.patternProperties as Record<string, TSchema> | undefined) ?? {}),
+    ...((schema.anyOf as TSchema[] | undefined) ?? []),
+    schema.items,
+  ];
+  return children.some((c) => c !== undefined && c !== null && typeof c === 'object' && holdsSecret(c as TSchema));
+}
+
+/** A value for an error message; never a secret one (`writeOnly: true` in the schema), not even in part. */
+function shown(value: unknown, schema: TSchema): string {
+  if (holdsSecret(schema)) return value !== null && typeof value === 'object' ? (Array.isArray(value) ? 'a list' : 'a mapping') : `a ${typeof value} (secret, not shown)`;
   const s = JSON.stringify(value);
   return s === undefined ? String(value) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
@@ -61,22 +78,22 @@ function message(e: ValueError, root: unknown): string {
     case ValueErrorType.ObjectRequiredProperty:
       return `${path}: required`;
     case ValueErrorType.StringFormat:
-      return `${path}: expected ${describe(e.schema)}, got ${shown(e.value)}`;
+      return `${path}: expected ${describe(e.schema)}, got ${shown(e.value, e.schema)}`;
     case ValueErrorType.StringPattern:
-      return `${path}: expected ${typeof e.schema['hint'] === 'string' ? e.schema['hint'] : `text matching ${e.schema.pattern}`}, got ${shown(e.value)}`;
+      return `${path}: expected ${typeof e.schema['hint'] === 'string' ? e.schema['hint'] : `text matching ${e.schema.pattern}`}, got ${shown(e.value, e.schema)}`;
     case ValueErrorType.Union:
-      return `${path}: expected ${describe(e.schema)}, got ${shown(e.value)}`;
+      return `${path}: expected ${describe(e.schema)}, got ${shown(e.value, e.schema)}`;
     case ValueErrorType.ArrayMinItems:
       return `${path}: must have at least ${e.schema.minItems} item${e.schema.minItems === 1 ? '' : 's'}`;
     case ValueErrorType.NumberMinimum:
     case ValueErrorType.IntegerMinimum:
-      return `${path}: must be at least ${e.schema.minimum}, got ${shown(e.value)}`;
+      return `${path}: must be at least ${e.schema.minimum}, got ${shown(e.value, e.schema)}`;
     case ValueErrorType.NumberMaximum:
     case ValueErrorType.IntegerMaximum:
-      return `${path}: must be at most ${e.schema.maximum}, got ${shown(e.value)}`;
+      return `${path}: must be at most ${e.schema.maximum}, got ${shown(e.value, e.schema)}`;
     default:
       if (e.value === undefined) return `${path}: required`;
-      return `${path}: expected ${describe(e.schema)}, got ${shown(e.value)}`;
+      return `${path}: expected ${describe(e.schema)}, got ${shown(e.value, e.schema)}`;
   }
 }
 

@@ -34,7 +34,7 @@ export const TracingSchema = Strict(
         {
           endpoint: Type.String({ format: 'http-url', description: 'OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces.' }),
           serviceName: Type.String({ default: 'gatewayd', description: 'service.name of the exported spans.' }),
-          headers: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Extra headers on export requests (an API key …).' }),
+          headers: Type.Record(Type.String(), Type.String({ writeOnly: true }), { default: {}, description: 'Extra headers on export requests (an API key …); values are secret, never shown in errors.' }),
           timeout: Duration('Timeout of one export request.', '10s'),
         },
         { description: 'Export one span per request over OTLP/HTTP (JSON). Off when absent: nothing is loaded. Needs the optional OpenTelemetry packages (see docs/observability.md).' },

@@ -21,10 +21,32 @@ const HOP_BY_HOP = new Set([
   'proxy-authenticate',
   'proxy-authorization',
   'expect', // 100-continue is answered here, between client and gateway (RFC 9110 §10.1.1)
+  'http2-settings', // only meaningful with Upgrade: h2c, which is hop-by-hop itself (RFC 7540 §3.2.1)
 ]);
 
-/** Fields the gateway sets itself: client copies are dropped and replaced (or appended to, when trusted). */
-const GATEWAY_OWNED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'forwarded']);
+/**
+ * Fields the gateway sets or vouches for: client copies are dropped and replaced (or appended to,
+ * when trusted). X-Real-IP is not set by the gateway but backends read it as the client address, so
+ * it is kept only from a trusted proxy.
+ */
+const GATEWAY_OWNED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'forwarded', 'x-real-ip'];
+
+/** `X_User_Id` → `x-user-id`: how CGI, WSGI, PHP and Rack see a name (both become HTTP_X_USER_ID). */
+function normaliseName(lowerName: string): string {
+  return lowerName.indexOf('_') === -1 ? lowerName : lowerName.replaceAll('_', '-');
+}
+
+/**
+ * The set scanRequestHeaders() removes, built once per snapshot: the gateway's own fields plus
+ * `names` (claim headers and the like), all in normalised form, so a client's `X_User_Id` or
+ * `x-forwarded_for` is removed like `X-User-Id` — a backend that folds `_` into `-` would otherwise
+ * read the client's copy as the gateway's.
+ */
+export function compileStrippedHeaders(names: Iterable<string>): ReadonlySet<string> {
+  const out = new Set<string>();
+  for (const n of [...GATEWAY_OWNED, ...names]) out.add(normaliseName(n.toLowerCase()));
+  return out;
+}
 
 export interface ScannedRequest {
   /** Flat [name, value, …] list to send upstream, names lower-case. */
@@ -49,10 +71,11 @@ export interface ScannedRequest {
 }
 
 /**
- * Scan `req.rawHeaders` once. `stripped` are further names removed on every route (e.g. JWT claim
- * headers a client must never be able to spoof).
+ * Scan `req.rawHeaders` once. `stripped` (from compileStrippedHeaders) are names removed on every
+ * route (e.g. JWT claim headers a client must never be able to spoof), compared in normalised form.
+ * `trusted`: the peer is a trusted proxy, whose X-Real-IP is kept.
  */
-export function scanRequestHeaders(raw: readonly string[], stripped: ReadonlySet<string>, keepHost: boolean): ScannedRequest {
+export function scanRequestHeaders(raw: readonly string[], stripped: ReadonlySet<string>, keepHost: boolean, trusted = false): ScannedRequest {
   const headers: string[] = [];
   let host: string | undefined;
   let duplicate: ScannedRequest['duplicate'];
@@ -111,6 +134,9 @@ export function scanRequestHeaders(raw: readonly string[], stripped: ReadonlySet
       case 'x-request-id':
         requestId ??= value;
         continue;
+      case 'x-real-ip':
+        if (trusted) headers.push(name, value);
+        continue;
       case 'upgrade':
         upgrade ??= value;
         continue;
@@ -120,7 +146,8 @@ export function scanRequestHeaders(raw: readonly string[], stripped: ReadonlySet
       if (name === ':authority') authority = value;
       continue;
     }
-    if (HOP_BY_HOP.has(name) || GATEWAY_OWNED.has(name) || stripped.has(name)) continue;
+    // Only a name with `_` pays for normalising (one indexOf for the others, no allocation).
+    if (HOP_BY_HOP.has(name) || stripped.has(normaliseName(name))) continue;
     headers.push(name, value);
   }
   if (connection !== undefined) {

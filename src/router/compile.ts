@@ -20,6 +20,7 @@ import {
 import { createUpstream, type PoolSet, type Upstream } from '../upstream/upstream.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { compileTrustedProxies, type TrustedProxies } from '../util/ip.js';
+import { compileStrippedHeaders } from '../proxy/headers.js';
 import { sortStatic, type RouteMatcher } from './match.js';
 import { compilePathPattern, type PathPattern } from './pattern.js';
 import { RouteIndex } from './route-index.js';
@@ -49,6 +50,19 @@ export interface CompiledRoute extends RouteInfo {
   readonly hooks: HookLists;
   /** Names of the policies on this route, in order (for /routes and validate). */
   readonly policies: readonly string[];
+  /** TRACE is refused here (server.allowTrace, the route's allowTrace or TRACE in match.methods say otherwise). */
+  readonly refuseTrace: boolean;
+  /** The Allow field of that refusal: the route's methods without TRACE. */
+  readonly allowWithoutTrace: string;
+}
+
+const ALL_METHODS_BUT_TRACE = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
+
+function traceRule(route: RouteConfig, config: Config): { refuseTrace: boolean; allowWithoutTrace: string } {
+  const methods = route.match.methods;
+  const allowed = route.allowTrace ?? (config.server.allowTrace || methods?.includes('TRACE') === true);
+  const others = methods?.filter((m) => m !== 'TRACE' && m !== 'CONNECT');
+  return { refuseTrace: !allowed, allowWithoutTrace: others === undefined ? ALL_METHODS_BUT_TRACE : others.join(', ') };
 }
 
 export interface Snapshot {
@@ -59,8 +73,10 @@ export interface Snapshot {
   readonly router: RouteIndex<CompiledRoute>;
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly trustedProxies: TrustedProxies;
-  /** Lower-case header names removed from every client request (e.g. JWT claim headers). */
+  /** Header names removed from every client request (gateway-owned and JWT claim headers), normalised (lower-case, `_` → `-`). */
   readonly strippedRequestHeaders: ReadonlySet<string>;
+  /** req.rawHeaders entries allowed (2 × server.maxHeaderCount); more is a 431. */
+  readonly maxRawHeaders: number;
   /** Per-policy shared state from setup(), by policy name. */
   readonly policyState: ReadonlyMap<string, unknown>;
   /** The policies this snapshot was compiled with, sorted by phase and order. */
@@ -198,6 +214,7 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
       websocketIdleTimeout: route.timeouts?.websocketIdle !== undefined ? parseDuration(route.timeouts.websocketIdle)! : upstream.websocketIdleTimeout,
       hooks: hooks.length > 0 ? hookLists(hooks, timeouts) : NO_HOOKS,
       policies: hooks.map((h) => h.policy!),
+      ...traceRule(route, config),
     };
   });
   sortStatic(routes);
@@ -209,13 +226,14 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
     router,
     upstreams,
     trustedProxies: compileTrustedProxies(config.server.trustedProxies),
-    strippedRequestHeaders: stripped,
+    strippedRequestHeaders: compileStrippedHeaders(stripped),
     policyState,
     policies,
     preRoute,
     preRoutePolicies: preHooks.map((h) => h.policy!),
     observers: opts.observers ?? [],
     maxBodySize: serverMax === 0 ? Infinity : serverMax,
+    maxRawHeaders: 2 * config.server.maxHeaderCount,
     warnings: [...warnings, ...routeWarnings(routes, router)],
   };
 }

@@ -20,7 +20,7 @@ import { openTunnel, type TunnelHost } from '../proxy/tunnel.js';
 import { clientCertSubject } from './tls.js';
 import type { RequestTracer } from '../observe/tracing/tracer.js';
 import { hostName, isWellFormedRequestId, scanRequestHeaders } from '../proxy/headers.js';
-import { canonicalIp, type TrustedProxies } from '../util/ip.js';
+import { canonicalIp, forwardedHopAddress, type TrustedProxies } from '../util/ip.js';
 import { replyError, sendReply } from './respond.js';
 
 export interface HandlerHost extends Omit<TunnelHost, 'exchangeOver'> {
@@ -55,7 +55,7 @@ export function clientAddress(peer: string, forwardedFor: string | undefined, tr
   const hops = forwardedFor.split(',');
   let last = peer;
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = canonicalIp(hops[i]!.trim());
+    const hop = forwardedHopAddress(hops[i]!);
     if (isIP(hop) === 0) return last;
     if (!trusted.has(hop)) return hop;
     last = hop;
@@ -170,7 +170,7 @@ export function createHandler(host: HandlerHost): RequestEntry {
     ctx.peerTrusted = trusted;
 
     // The route decides preserveHost, but it is not known yet: keep Host out now, add it back later.
-    const scan = scanRequestHeaders(req.rawHeaders, snapshot.strippedRequestHeaders, false);
+    const scan = scanRequestHeaders(req.rawHeaders, snapshot.strippedRequestHeaders, false, trusted);
     ctx.requestId = scan.requestId !== undefined && isWellFormedRequestId(scan.requestId) ? scan.requestId : randomUUID();
     ctx.clientIp = trusted ? clientAddress(peer, scan.forwardedFor, snapshot.trustedProxies) : peer;
     if (scan.userAgent !== undefined) ctx.userAgent = scan.userAgent;
@@ -179,6 +179,9 @@ export function createHandler(host: HandlerHost): RequestEntry {
 
     // While draining, requests already on open connections are served, then those connections close.
     if (host.draining) ctx.res.shouldKeepAlive = false;
+    if (req.rawHeaders.length > snapshot.maxRawHeaders) {
+      return replyError(ctx, new GatewayError('GW_ERR_HEADERS_TOO_MANY', `More than ${snapshot.maxRawHeaders / 2} header fields.`));
+    }
     if (scan.duplicate !== undefined) {
       return replyError(ctx, new GatewayError('GW_ERR_HEADER_DUPLICATE', `More than one ${scan.duplicate} header.`));
     }
@@ -254,6 +257,9 @@ export function createHandler(host: HandlerHost): RequestEntry {
     ctx.hooks = route.hooks;
     if (ctx.upgrade !== undefined && !route.websocket) {
       return replyError(ctx, new GatewayError('GW_ERR_UPGRADE_REFUSED', `Route ${route.name} does not accept WebSocket upgrades.`));
+    }
+    if (ctx.method === 'TRACE' && route.refuseTrace) {
+      return replyError(ctx, new GatewayError('GW_ERR_METHOD_NOT_ALLOWED', 'TRACE is not allowed here.', { allow: route.allowWithoutTrace }));
     }
     if (ctx.contentLength > route.maxBodySize) {
       return replyError(ctx, new GatewayError('GW_ERR_BODY_TOO_LARGE', `The body is ${ctx.contentLength} bytes; this route accepts at most ${route.maxBodySize}.`));

@@ -7,7 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import { GatewayH2Response } from './h2.js';
 import type { TlsTerminator } from './tls.js';
 import type { Logger } from 'pino';
-import type { ServerConfig } from '../config/schema.js';
+import { MAX_HEADER_COUNT, type ServerConfig } from '../config/schema.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { problemJson } from './respond.js';
 import type { ErrorCode } from '../errors.js';
@@ -26,7 +26,33 @@ function rawProblem(status: number, reason: string, code: ErrorCode, detail: str
   );
 }
 
+/**
+ * Node enforces requestTimeout and headersTimeout only when it sweeps the connections, every
+ * connectionsCheckingInterval (30 s by default): a 1 s timeout fired up to 31 s late. Sweep at a tenth
+ * of the shortest timeout, between 50 ms and 1 s, so each is enforced within 10% (or 1 s) of its value.
+ */
+export function connectionsCheckingInterval(cfg: ServerConfig): number {
+  const timeouts = [parseDuration(cfg.requestTimeout)!, parseDuration(cfg.headersTimeout)!].filter((t) => t > 0);
+  if (timeouts.length === 0) return 30_000;
+  return Math.min(1000, Math.max(50, Math.floor(Math.min(...timeouts) / 10)));
+}
+
 export type ProxyServer = http.Server<typeof IncomingMessage, typeof GatewayResponse>;
+
+/** The last response started on a socket (Node answers pipelined requests in order, so it finishes last). */
+const LATEST = Symbol('gateway.latestResponse');
+type TrackedSocket = Socket & { [LATEST]?: GatewayResponse };
+
+/**
+ * A request Node could not parse (400, 431) or did not receive in time (408) is answered with raw
+ * bytes on the socket. That is only right when no response is in progress there: behind a pipelined
+ * request still being answered, the bytes would land inside that response's body (or be read as its
+ * head). Then the connection is closed once the response in progress is complete, without a reply.
+ */
+function responseInProgress(socket: TrackedSocket): GatewayResponse | undefined {
+  const res = socket[LATEST];
+  return res !== undefined && !res.writableFinished && !res.destroyed ? res : undefined;
+}
 
 /** A listening server and how to close its connections (node:http2 servers have no closeAllConnections). */
 export interface ProxyListener {
@@ -45,6 +71,7 @@ function httpOptions(cfg: ServerConfig) {
     requestTimeout: parseDuration(cfg.requestTimeout)!,
     headersTimeout: parseDuration(cfg.headersTimeout)!,
     keepAliveTimeout: parseDuration(cfg.keepAliveTimeout)!,
+    connectionsCheckingInterval: connectionsCheckingInterval(cfg),
     requireHostHeader: true,
     // Node must not merge or drop duplicate headers silently: handle.ts reads rawHeaders itself.
     joinDuplicateHeaders: false,
@@ -66,8 +93,22 @@ function http2Options(cfg: ServerConfig) {
 }
 
 /** The events every proxy listener answers the same way, HTTP/1.1 over TCP or TLS. */
+/** The handler with the socket's latest response noted (see responseInProgress). */
+function tracking(handle: Handle): Handle {
+  return (req, res, expectContinue) => {
+    // HTTP/1.x only: HTTP/2 has no pipelining, and its compat socket is a proxy of the session's.
+    if (req.httpVersionMajor === 1) (req.socket as TrackedSocket)[LATEST] = res;
+    handle(req, res, expectContinue);
+  };
+}
+
 function wire(server: Server, handle: Handle, logger: Logger, upgrade: UpgradeEntry | undefined): void {
   const s = server as http.Server;
+  // Node keeps only the first maxHeadersCount fields (2,000 by default) and drops the rest silently —
+  // a late Content-Length or second Host included. Keep one more than any config allows, so a
+  // request over server.maxHeaderCount is always seen as such (handle.ts answers 431); a reload may
+  // change the limit without touching the listener.
+  s.maxHeadersCount = MAX_HEADER_COUNT + 1;
   if (upgrade !== undefined) s.on('upgrade', upgrade);
   s.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) => handle(req, res, true));
   s.on('connect', (_req: IncomingMessage, socket: Socket) => {
@@ -122,12 +163,13 @@ export function createProxyListener(cfg: ServerConfig, handle: Handle, logger: L
     return plainListener(server);
   }
   if (!cfg.http2.enabled) {
-    const server = https.createServer<typeof IncomingMessage, typeof GatewayResponse>({ ...httpOptions(cfg), ...tls.serverOptions() }, handle);
+    const tracked = tracking(handle);
+    const server = https.createServer<typeof IncomingMessage, typeof GatewayResponse>({ ...httpOptions(cfg), ...tls.serverOptions() }, tracked);
     tls.attach(server);
-    wire(server, handle, logger, upgrade);
+    wire(server, tracked, logger, upgrade);
     return plainListener(server);
   }
-  const h = handle as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+  const h = tracking(handle) as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
   const server = http2.createSecureServer(
     {
       ...tls.serverOptions(),
@@ -145,7 +187,7 @@ export function createProxyListener(cfg: ServerConfig, handle: Handle, logger: L
   h1.requestTimeout = parseDuration(cfg.requestTimeout)!;
   h1.keepAliveTimeout = parseDuration(cfg.keepAliveTimeout)!;
   tls.attach(server);
-  wire(server, handle, logger, upgrade);
+  wire(server, h as unknown as Handle, logger, upgrade);
   server.on('checkContinue', h);
   return trackedHttp2(server, logger);
 }
@@ -189,7 +231,12 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logge
   }
   const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
   const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-  logger.debug({ event: 'client.error', code: err.code, reason: err.message }, 'unparsable request');
+  const busy = responseInProgress(socket as TrackedSocket);
+  logger.debug({ event: 'client.error', code: err.code, reason: err.message, responseInProgress: busy !== undefined }, 'unparsable request');
+  if (busy !== undefined) {
+    busy.once('close', () => socket.end());
+    return;
+  }
   socket.end(
     tooLarge
       ? rawProblem(431, 'Request Header Fields Too Large', 'GW_ERR_BAD_REQUEST', 'The request head is too large.')
@@ -200,8 +247,9 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logge
 }
 
 export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Logger, upgrade?: UpgradeEntry): ProxyServer {
-  const server = http.createServer<typeof IncomingMessage, typeof GatewayResponse>(httpOptions(cfg), handle);
-  wire(server, handle, logger, upgrade);
+  const tracked = tracking(handle);
+  const server = http.createServer<typeof IncomingMessage, typeof GatewayResponse>(httpOptions(cfg), tracked);
+  wire(server, tracked, logger, upgrade);
   return server;
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { clientAddress } from '../server/handle.js';
-import { compileTrustedProxies } from './ip.js';
+import { canonicalIp, compileTrustedProxies, forwardedHopAddress, ipv6Network } from './ip.js';
 
 describe('client address behind trusted proxies', () => {
   const trusted = compileTrustedProxies(['10.0.0.0/8', '::1']);
@@ -18,5 +18,26 @@ describe('client address behind trusted proxies', () => {
   });
   it('is the left-most hop when every hop is trusted', () => {
     assert.equal(clientAddress('10.0.0.1', '10.0.0.3, 10.0.0.2', trusted), '10.0.0.3');
+  });
+});
+
+describe('address canonical forms', () => {
+  const trusted = compileTrustedProxies(['10.0.0.0/8']);
+  it('IPv4-mapped IPv6 in any spelling is the IPv4 address; IPv6 in RFC 5952 form', () => {
+    for (const a of ['::FFFF:1.2.3.4', '::ffff:1.2.3.4', '0:0:0:0:0:ffff:102:304', '0000::FFFF:0102:0304']) assert.equal(canonicalIp(a), '1.2.3.4', a);
+    assert.equal(canonicalIp('2001:0DB8:0000:0000:0000:0000:0000:0001'), '2001:db8::1');
+  });
+  it('an X-Forwarded-For entry with a port or brackets is its address', () => {
+    assert.equal(forwardedHopAddress(' 1.2.3.4:5555'), '1.2.3.4');
+    assert.equal(forwardedHopAddress('[::1]:80'), '::1');
+    assert.equal(forwardedHopAddress('[2001:DB8::1]'), '2001:db8::1');
+    assert.equal(clientAddress('10.0.0.1', '203.0.113.9:4711', trusted), '203.0.113.9');
+    assert.equal(clientAddress('10.0.0.1', '[2001:DB8::0001]:443', trusted), '2001:db8::1');
+    assert.equal(clientAddress('10.0.0.1', '1.2.3.4:x', trusted), '10.0.0.1');
+  });
+  it('an IPv6 network of a prefix length', () => {
+    assert.equal(ipv6Network('2001:db8:1:2:3:4:5:6', 64), '2001:db8:1:2::/64');
+    assert.equal(ipv6Network('2001:db8:1:2:3:4:5:6', 56), '2001:db8:1::/56');
+    assert.equal(ipv6Network('2001:db8:1:2:3:4:5:6', 128), '2001:db8:1:2:3:4:5:6');
   });
 });

@@ -1,8 +1,51 @@
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { BlockList, SocketAddress, isIPv4, isIPv6 } from 'node:net';
 
-/** Strip the IPv4-mapped IPv6 prefix so `::ffff:10.0.0.1` and `10.0.0.1` are one client. */
+/**
+ * One text per address, so every spelling of a client lands in one rate-limit bucket and one log
+ * value: IPv4 as is; IPv6 in RFC 5952 form (lower case, no leading zeros, `::` for the longest zero
+ * run), and an IPv4-mapped IPv6 address (`::FFFF:1.2.3.4`, `0:0:0:0:0:ffff:102:304`) as its IPv4
+ * address. Anything else is returned unchanged (callers check isIP).
+ */
 export function canonicalIp(address: string): string {
-  return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
+  // The usual peers: Node already reports IPv6 in canonical form, and IPv4 on a dual-stack socket as ::ffff:a.b.c.d.
+  if (address.startsWith('::ffff:') && isIPv4(address.slice(7))) return address.slice(7);
+  if (!isIPv6(address)) return address;
+  const text = new SocketAddress({ address, family: 'ipv6' }).address;
+  return text.startsWith('::ffff:') && isIPv4(text.slice(7)) ? text.slice(7) : text;
+}
+
+/**
+ * One X-Forwarded-For entry as an address: trimmed, with a port (`1.2.3.4:5555`, `[::1]:80`) or
+ * brackets (`[::1]`) taken off — proxies such as Azure's and some CDNs append the client port —
+ * then canonicalIp(). Not an address: returned as is, so isIP() fails on it.
+ */
+export function forwardedHopAddress(entry: string): string {
+  let a = entry.trim();
+  if (a.charCodeAt(0) === 91 /* [ */) {
+    const end = a.indexOf(']');
+    if (end === -1) return a;
+    const rest = a.slice(end + 1);
+    if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return a;
+    a = a.slice(1, end);
+  } else {
+    const colon = a.indexOf(':');
+    if (colon !== -1 && colon === a.lastIndexOf(':') && /^\d{1,5}$/.test(a.slice(colon + 1)) && isIPv4(a.slice(0, colon))) a = a.slice(0, colon);
+  }
+  return canonicalIp(a);
+}
+
+/** The /`bits` network of a canonical IPv6 address, e.g. `2001:db8:1:2::/64` (one client under `ipv6Prefix`). */
+export function ipv6Network(address: string, bits: number): string {
+  if (bits >= 128) return address;
+  const [head, tail] = address.split('::') as [string, string | undefined];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...new Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const masked = groups.map((g, i) => {
+    const keep = Math.max(0, Math.min(16, bits - i * 16));
+    return ((parseInt(g, 16) & (0xffff << (16 - keep))) & 0xffff).toString(16);
+  });
+  return `${new SocketAddress({ address: masked.join(':'), family: 'ipv6' }).address}/${bits}`;
 }
 
 export interface TrustedProxies {

@@ -142,7 +142,8 @@ export function checkJwtConfig(config: Config, p: Problems): void {
     });
     const headers = new Map<string, string>();
     for (const [claim, header] of Object.entries(jwt.forwardClaims)) {
-      const h = header.toLowerCase();
+      // Compared as backends that fold `_` into `-` see them (X_Forwarded_For is X-Forwarded-For there).
+      const h = header.toLowerCase().replaceAll('_', '-');
       if (RESERVED_HEADERS.has(h)) p.add(`jwt.forwardClaims.${claim}`, `"${header}" is a header the gateway or HTTP owns; pick another name (e.g. X-User-${claim})`);
       const other = headers.get(h);
       if (other !== undefined) p.add(`jwt.forwardClaims.${claim}`, `"${header}" is already used for claim "${other}"`);

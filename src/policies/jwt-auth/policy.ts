@@ -71,25 +71,46 @@ function isBearer(v: string): boolean {
   return true;
 }
 
+/** bearerToken(): the request carries no Authorization header. */
+export const NO_CREDENTIALS = 0;
+/** bearerToken(): a well-formed credential of another scheme (`Basic …`). */
+export const OTHER_SCHEME = 1;
+/** bearerToken(): an Authorization value that is no credential at all (`Bearer<TAB>t`, NBSP, a comma, empty). */
+export const MALFORMED_CREDENTIALS = 2;
+export type NotBearer = typeof NO_CREDENTIALS | typeof OTHER_SCHEME | typeof MALFORMED_CREDENTIALS;
+
+/** RFC 9110 §5.6.2 tchar, for the auth-scheme. */
+function isTchar(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) ||
+    c === 0x21 || (c >= 0x23 && c <= 0x27) || c === 0x2a || c === 0x2b || c === 0x2d || c === 0x2e || c === 0x5e || c === 0x5f || c === 0x60 || c === 0x7c || c === 0x7e
+  );
+}
+
 /**
  * The bearer token from the upstream header list (names are lower-case there), '' for a Bearer
- * header with no token, undefined when there is no Authorization or another scheme. The scheme is
+ * header with no token. Otherwise why there is none: no header, another scheme, or a value that is
+ * not `auth-scheme [ 1*SP credentials ]` (RFC 9110 §11.4). Only SP separates scheme and token: a
+ * `Bearer<TAB>token`, `Bearer<NBSP>token` or `Bearer,token` is malformed, never "no token" — a
+ * backend with a laxer parser would read the token the gateway did not check. The scheme is
  * case-insensitive (RFC 9110 §11.1).
  */
-export function bearerToken(headers: readonly string[] | undefined): string | undefined {
-  if (headers === undefined) return undefined;
+export function bearerToken(headers: readonly string[] | undefined): string | NotBearer {
+  if (headers === undefined) return NO_CREDENTIALS;
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i] !== 'authorization') continue;
     const v = headers[i + 1]!;
+    let end = 0;
+    while (end < v.length && isTchar(v.charCodeAt(end))) end++;
+    if (end === 0 || (end < v.length && v.charCodeAt(end) !== 32)) return MALFORMED_CREDENTIALS;
     // "bearer" in any case, compared in place (| 0x20 folds ASCII upper to lower case): no lower-cased copy per request.
-    if (v.length < 6 || !isBearer(v)) return undefined;
+    if (end !== 6 || !isBearer(v)) return OTHER_SCHEME;
     if (v.length === 6) return '';
-    if (v.charCodeAt(6) !== 32) return undefined;
     let j = 7;
     while (j < v.length && v.charCodeAt(j) === 32) j++;
     return v.slice(j);
   }
-  return undefined;
+  return NO_CREDENTIALS;
 }
 
 function rulesFor(jwt: JwtConfig, iss: IssuerConfig): VerifyRules {
@@ -196,6 +217,7 @@ async function dispose(shared: JwtShared, next: JwtShared | undefined): Promise<
 function createHooks(auth: RouteAuthConfig, shared: JwtShared | undefined): RouteHooks | undefined {
   if (auth === 'none' || shared === undefined) return undefined;
   const required = auth.jwt === 'required';
+  const passOtherSchemes = auth.otherSchemes === 'forward';
   const scopes = auth.scopes ?? [];
   const allowed = auth.issuers ? new Set(auth.issuers) : undefined;
   const strip = shared.config.stripAuthorization;
@@ -231,7 +253,12 @@ function createHooks(auth: RouteAuthConfig, shared: JwtShared | undefined): Rout
     policy: 'jwt-auth',
     onRequest(ctx: RequestContext) {
       const token = bearerToken(ctx.upstreamHeaders);
-      if (token === undefined) return required ? refuse(ctx, 'missing') : undefined;
+      if (typeof token === 'number') {
+        if (token === MALFORMED_CREDENTIALS) return refuse(ctx, 'malformed');
+        // RFC 6750 §3.1: another scheme gets the challenge without an error code, like no credentials.
+        if (token === OTHER_SCHEME && (required || !passOtherSchemes)) return refuse(ctx, 'missing');
+        return required ? refuse(ctx, 'missing') : undefined;
+      }
       if (token === '') return refuse(ctx, 'malformed');
       const hit = cache.get(token);
       if (hit !== undefined) {

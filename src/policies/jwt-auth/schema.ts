@@ -22,7 +22,7 @@ export const IssuerSchema = Strict({
     minItems: 1,
     description: 'Algorithms accepted for this issuer. HS* need `secret`; the others need a public key (jwksUri, jwksFile or publicKeyFile). `none` is never accepted.',
   }),
-  secret: Type.Optional(Type.String({ description: 'HMAC secret (HS*): at least as many bytes as the hash (32 for HS256). Use ${ENV}.' })),
+  secret: Type.Optional(Type.String({ writeOnly: true, description: 'HMAC secret (HS*): at least as many bytes as the hash (32 for HS256). Use ${ENV}.' })),
   jwksUri: Type.Optional(Type.String({ format: 'http-url', description: 'JWKS endpoint (https; http only for loopback hosts). Fetched at start, refreshed in the background.' })),
   jwksFile: Type.Optional(Type.String({ minLength: 1, description: 'A JWKS file (as `gateway keys generate` writes), read when the config is compiled.' })),
   publicKeyFile: Type.Optional(Type.String({ minLength: 1, description: 'A PEM public key (SPKI), read when the config is compiled.' })),
@@ -38,7 +38,7 @@ export const JwtSchema = Strict(
     forwardClaims: Type.Record(Type.String({ minLength: 1 }), Type.String({ pattern: HEADER_NAME }), {
       default: {},
       description:
-        'Claims sent upstream as headers, e.g. { sub: X-User-Id, scope: X-User-Scopes }. Client-sent copies of these headers are removed on every route. `scope` forwards the scopes from scope or scp, space separated.',
+        'Claims sent upstream as headers, e.g. { sub: X-User-Id, scope: X-User-Scopes }. Client-sent copies of these headers are removed on every route. `scope` forwards the scopes from scope or scp, space separated. Values are percent-encoded where needed (`%`, non-ASCII, controls; see docs/auth.md), one decodeURIComponent restores them.',
     }),
     stripAuthorization: Type.Boolean({ default: false, description: 'Remove Authorization before forwarding a verified request.' }),
     cacheSize: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 10_000, description: 'Verified tokens kept (LRU); an entry never outlives its exp. 0 disables the cache.' }),
@@ -63,9 +63,14 @@ export const RouteAuthSchema = Type.Union(
       }),
       scopes: Type.Optional(Type.Array(Type.String({ minLength: 1, pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }), { description: 'Scopes the token must all carry (403 otherwise).' })),
       issuers: Type.Optional(Type.Array(Type.String(), { minItems: 1, description: 'Names of jwt.issuers this route accepts (all when absent).' })),
+      otherSchemes: Type.Union([Type.Literal('refuse'), Type.Literal('forward')], {
+        default: 'refuse',
+        description:
+          'An Authorization of another scheme (Basic …) on a `jwt: optional` route. refuse: 401 like a missing token. forward: pass it anonymously with the header, for a backend that checks it. A malformed Bearer is refused either way.',
+      }),
     }),
   ],
-  { description: 'Authentication for this route: `none`, or `{ jwt: required | optional, scopes, issuers }`.' },
+  { description: 'Authentication for this route: `none`, or `{ jwt: required | optional, scopes, issuers, otherSchemes: refuse | forward }`.' },
 );
 
 export const jwtRouteFields = { auth: Type.Optional(RouteAuthSchema) };

@@ -5,6 +5,7 @@
  */
 import { createDecoder } from 'fast-jwt';
 import type { Principal } from '../../pipeline/context.js';
+import { claimHeaderValue, encodeClaimText } from './claim-header.js';
 import type { KeySource } from './jwks.js';
 import type { KeyRecord } from './keys.js';
 
@@ -86,22 +87,12 @@ export function scopesOf(payload: Record<string, unknown>): string[] {
   return [...out];
 }
 
-/** A claim as a header value: printable ASCII as is, anything else percent-encoded (no header injection). */
-function headerValue(v: unknown): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  let s: string;
-  if (typeof v === 'string') s = v;
-  else if (typeof v === 'number' || typeof v === 'boolean') s = String(v);
-  else if (Array.isArray(v) && v.every((x) => typeof x !== 'object')) s = v.join(',');
-  else s = JSON.stringify(v);
-  return /^[\x20-\x7e]*$/.test(s) ? s : encodeURIComponent(s);
-}
-
 function accept(ctx: VerifyContext, issuer: IssuerRuntime, key: KeyRecord, payload: Record<string, unknown>, now: number): Verified {
   const scopes = scopesOf(payload);
   const forward: string[] = [];
   for (const [claim, header] of ctx.forwardClaims) {
-    const value = claim === 'scope' ? (scopes.length > 0 ? scopes.join(' ') : undefined) : headerValue(payload[claim]);
+    // Scopes are split on spaces, so joined with spaces they encode like any other string claim.
+    const value = claim === 'scope' ? (scopes.length > 0 ? encodeClaimText(scopes.join(' ')) : undefined) : claimHeaderValue(payload[claim]);
     if (value !== undefined) forward.push(header, value);
   }
   const exp = payload['exp'];

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { keyValue, MAX_RAW_VALUE, parseKey, type KeySource } from './keys.js';
 
-const src = (over: Partial<{ ip: string; sub: string; headers: Record<string, string> }> = {}): KeySource => ({
+const src = (over: Partial<{ ip: string; sub: string; iss: string; headers: Record<string, string> }> = {}): KeySource => ({
   clientIp: over.ip ?? '203.0.113.7',
-  principal: over.sub !== undefined ? { subject: over.sub } : undefined,
+  principal: over.sub !== undefined ? { subject: over.sub, issuer: over.iss ?? 'local' } : undefined,
   req: { headers: over.headers ?? {} },
 });
 
@@ -12,8 +12,9 @@ describe('rate-limit keys', () => {
   it('ip is the resolved client address', () => {
     assert.equal(keyValue(parseKey('ip'), src()), 'ip:203.0.113.7');
   });
-  it('consumer is the JWT subject, the ip when anonymous', () => {
-    assert.equal(keyValue(parseKey('consumer'), src({ sub: 'user-42' })), 'c:user-42');
+  it('consumer is the JWT issuer and subject, the ip when anonymous', () => {
+    assert.equal(keyValue(parseKey('consumer'), src({ sub: 'user-42' })), 'c:local:user-42');
+    assert.notEqual(keyValue(parseKey('consumer'), src({ sub: 'bob', iss: 'a' })), keyValue(parseKey('consumer'), src({ sub: 'bob', iss: 'b' })));
     assert.equal(keyValue(parseKey('consumer'), src()), 'ip:203.0.113.7');
     assert.equal(keyValue(parseKey('consumer'), src({ sub: '' })), 'ip:203.0.113.7');
   });
@@ -25,6 +26,12 @@ describe('rate-limit keys', () => {
   });
   it('a header value can never land in an ip bucket', () => {
     assert.notEqual(keyValue(parseKey('header:x-k'), src({ headers: { 'x-k': 'ip:203.0.113.7' } })), keyValue(parseKey('ip'), src()));
+  });
+  it('an IPv6 client is its /64 (or the configured prefix); the fallbacks too', () => {
+    assert.equal(keyValue(parseKey('ip'), src({ ip: '2001:db8:1:2:aaaa::1' })), 'ip:2001:db8:1:2::/64');
+    assert.equal(keyValue(parseKey('ip', 48), src({ ip: '2001:db8:1:2:aaaa::1' })), 'ip:2001:db8:1::/48');
+    assert.equal(keyValue(parseKey('consumer'), src({ ip: '2001:db8:1:2::9' })), 'ip:2001:db8:1:2::/64');
+    assert.equal(keyValue(parseKey('ip', 128), src({ ip: '2001:db8::9' })), 'ip:2001:db8::9');
   });
   it('route is one bucket for everybody', () => {
     assert.equal(keyValue(parseKey('route'), src({ ip: '1.1.1.1' })), keyValue(parseKey('route'), src({ ip: '2.2.2.2' })));

@@ -146,7 +146,7 @@ function sameKey(a: KeySpec, b: KeySpec): boolean {
 function compileRoute(route: { readonly name: string }, limits: readonly LimitConfig[], shared: RateLimitShared): RouteHooks {
   const store = shared.store!;
   const { onStoreError, headers } = shared.settings;
-  const specs = limits.map((l) => parseKey(l.key));
+  const specs = limits.map((l) => parseKey(l.key, shared.settings.ipv6Prefix));
   const oneKeyKind = specs.every((k) => sameKey(k, specs[0]!));
   const cluster = store.sameSlotKeys === true;
   const compiled: CompiledLimit[] = limits.map((l, i) => {

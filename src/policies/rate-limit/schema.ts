@@ -37,7 +37,7 @@ export const LimitSchema = Strict(
   },
   {
     description:
-      'One limit: at most `limit` requests per `window` for each value of `key`. ip is the client address after server.trustedProxies; consumer the JWT sub (ip when anonymous); route one bucket for all clients; header:<name> one per header value (ip when absent).',
+      'One limit: at most `limit` requests per `window` for each value of `key`. ip is the client address after server.trustedProxies; consumer the JWT issuer + sub (ip when anonymous); route one bucket for all clients; header:<name> one per header value (ip when absent).',
   },
 );
 
@@ -53,7 +53,7 @@ export const RateLimitSettingsSchema = Strict(
     }),
     redis: Strict(
       {
-        url: Type.Optional(Type.String({ description: 'One Redis server: a redis:// or rediss:// URL (credentials and db in the URL). Exactly one of url, sentinels or cluster with store: redis.' })),
+        url: Type.Optional(Type.String({ writeOnly: true, description: 'One Redis server: a redis:// or rediss:// URL (credentials and db in the URL; secret: errors never show it). Exactly one of url, sentinels or cluster with store: redis.' })),
         sentinels: Type.Optional(
           Type.Array(RedisNodeSchema, {
             minItems: 1,
@@ -62,19 +62,25 @@ export const RateLimitSettingsSchema = Strict(
         ),
         name: Type.Optional(Type.String({ minLength: 1, description: 'With sentinels: the master group name (as in `sentinel monitor <name> …`).' })),
         cluster: Type.Optional(
-          Type.Array(Type.Union([RedisNodeSchema, Type.String({ pattern: '^rediss?://', hint: 'a redis:// or rediss:// URL' })]), {
+          Type.Array(Type.Union([RedisNodeSchema, Type.String({ writeOnly: true, pattern: '^rediss?://', hint: 'a redis:// or rediss:// URL' })]), {
             minItems: 1,
             description: 'Redis Cluster: some of its nodes, as { host, port } or redis:// URLs; the rest are discovered. Keys carry a hash tag so the keys of one request share a slot (see docs/rate-limiting.md).',
           }),
         ),
         username: Type.Optional(Type.String({ description: 'ACL user for the Redis servers found through sentinels or cluster (with url, put it in the URL).' })),
-        password: Type.Optional(Type.String({ description: 'Password for the Redis servers found through sentinels or cluster (with url, put it in the URL). Use "${VAR}".' })),
-        sentinelPassword: Type.Optional(Type.String({ description: 'Password of the sentinels themselves, when they require one.' })),
+        password: Type.Optional(Type.String({ writeOnly: true, description: 'Password for the Redis servers found through sentinels or cluster (with url, put it in the URL). Use "${VAR}".' })),
+        sentinelPassword: Type.Optional(Type.String({ writeOnly: true, description: 'Password of the sentinels themselves, when they require one.' })),
         timeout: Duration('Longest wait for Redis on a request; past it the request is decided by onStoreError.', '50ms'),
         prefix: Type.String({ default: 'gw:', maxLength: 64, description: 'Prefix of every key the gateway writes.' }),
       },
       { default: {}, description: 'The Redis store.' },
     ),
+    ipv6Prefix: Type.Integer({
+      minimum: 16,
+      maximum: 128,
+      default: 64,
+      description: 'IPv6 clients are counted per network of this prefix length (ip keys, and the ip fallback of consumer and header keys): one host owns a whole /64, so per-address buckets would not limit it.',
+    }),
     onStoreError: Type.Union([Type.Literal('allow'), Type.Literal('deny')], {
       default: 'allow',
       description: 'When the store fails or is slower than redis.timeout: allow the request, or deny it with 503 GW_ERR_RATE_LIMIT_STORE.',

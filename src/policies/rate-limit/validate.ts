@@ -43,7 +43,8 @@ function isRedisUrl(url: string): boolean {
   }
 }
 
-const hidePassword = (url: string) => JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'));
+// A Redis URL may carry a password (redis://:pass@host, and a '/' in it defeated any masking): never echoed.
+const NOT_SHOWN = 'expected a redis:// or rediss:// URL with a host (the value is secret and not shown)';
 
 /** One server (url), Sentinel (sentinels + name) or Cluster (cluster): exactly one, with what it needs. */
 function checkRedis(r: RedisSettings, p: Problems): void {
@@ -55,7 +56,7 @@ function checkRedis(r: RedisSettings, p: Problems): void {
   }
   if (given.length > 1) p.add(at, `use one of url, sentinels or cluster, not ${given.join(' and ')}`);
   if (r.url !== undefined && r.url !== '') {
-    if (!isRedisUrl(r.url)) p.add(`${at}.url`, `expected a redis:// or rediss:// URL, got ${hidePassword(r.url)}`);
+    if (!isRedisUrl(r.url)) p.add(`${at}.url`, NOT_SHOWN);
     for (const k of ['username', 'password', 'sentinelPassword'] as const) {
       if (r[k] !== undefined) p.add(`${at}.${k}`, 'only applies with sentinels or cluster; with url, put credentials in the URL (redis://user:pass@host:6379)');
     }
@@ -65,7 +66,7 @@ function checkRedis(r: RedisSettings, p: Problems): void {
   if (r.sentinelPassword !== undefined && r.sentinels === undefined) p.add(`${at}.sentinelPassword`, 'only applies with sentinels');
   if (r.cluster !== undefined) {
     r.cluster.forEach((node, i) => {
-      if (typeof node === 'string' && !isRedisUrl(node)) p.add(`${at}.cluster[${i}]`, `expected a redis:// or rediss:// URL, got ${hidePassword(node)}`);
+      if (typeof node === 'string' && !isRedisUrl(node)) p.add(`${at}.cluster[${i}]`, NOT_SHOWN);
     });
     // The store's own hash tag must be the first "{…}" of every key (see stores/redis.ts).
     if (/[{}]/.test(r.prefix)) p.add(`${at}.prefix`, 'must not contain "{" or "}" with cluster: the gateway puts its own hash tag in every key');
