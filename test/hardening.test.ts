@@ -409,9 +409,9 @@ ${extra}`;
   });
 
   it('where the schema wants a number, ${VAR} still gives one, quoted (flow style) or not', () => {
-    const { config } = parseConfig(`server: { port: "\${P}" }\nadmin:\n  port: \${P}\n${base('secret: "${S}"')}`, { P: '8123', S: DIGITS });
+    const { config } = parseConfig(`server: { port: "\${P}" }\nadmin:\n  port: \${Q}\n${base('secret: "${S}"')}`, { P: '8123', Q: '8124', S: DIGITS });
     assert.equal(config.server.port, 8123);
-    assert.equal(config.admin.port, 8123);
+    assert.equal(config.admin.port, 8124);
     assert.equal(config.jwt!.issuers[0]!.secret, DIGITS);
   });
 
