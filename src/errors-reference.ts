@@ -1,5 +1,5 @@
 import { ERRORS, RESERVED } from './errors.js';
-import { PROBLEM_TYPE_BASE } from './server/respond.js';
+import { PROBLEM_TYPE } from './server/respond.js';
 
 /** docs/errors.md, generated from the one table in errors.ts (a test keeps the file in step). */
 export function renderErrorReference(): string {
@@ -11,10 +11,10 @@ export function renderErrorReference(): string {
     'Every response the gateway makes itself is `application/problem+json` (RFC 9457) with `type`, `title`,',
     '`status`, `detail`, and two extension members: a stable `code` and the `requestId` (also in the',
     '`X-Request-Id` response header and in the access log). Codes are never renamed or reused.',
-    `\`type\` is \`${PROBLEM_TYPE_BASE}<code>\`: this page as shipped in the npm package. Match on \`code\`, not on \`type\`.`,
+    `\`type\` is \`${PROBLEM_TYPE}\` (RFC 9457 §4.2.1: the status says it all, \`title\` is its phrase); match on \`code\`, which this page lists.`,
     '',
     '```json',
-    `{"type":"${PROBLEM_TYPE_BASE}GW_ERR_ROUTE_NOT_FOUND","title":"Not Found","status":404,`,
+    `{"type":"${PROBLEM_TYPE}","title":"Not Found","status":404,`,
     ' "detail":"No route for GET /nope.","code":"GW_ERR_ROUTE_NOT_FOUND","requestId":"3c10…"}',
     '```',
     '',

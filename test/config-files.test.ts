@@ -135,7 +135,7 @@ describe('every YAML config in the repository validates', () => {
     assert.notDeepEqual(await schemaProblems({ ...base, server: { keepAliveTimeout: 'soon' } }), []);
     assert.notDeepEqual(await schemaProblems({ ...base, sever: {} }), [], 'unknown fields are errors in the editor too');
     const schema = jsonSchema();
-    assert.match(String(schema['$id']), /^https:\/\/unpkg\.com\/gatewayd@\d+\.\d+\.\d+\/gateway\.schema\.json$/);
+    assert.match(String(schema['$id']), /^urn:gatewayd:config-schema:\d+\.\d+\.\d+$/);
     assert.equal(schema['$schema'], 'http://json-schema.org/draft-07/schema#');
   });
 

@@ -114,7 +114,7 @@ routes:
     assert.match(route.definition, /"\(unmatched\)", "route", ""/);
     assert.match(scrape, /^gateway_http_requests_total\{route="",method="GET",status="404"\} 1$/m, 'the 404 is counted with route=""');
     // (The 404's body: its problem type is a docs path the project publishes, not someone else's domain.)
-    assert.equal(notFoundType, 'https://unpkg.com/gatewayd/docs/errors.md#GW_ERR_ROUTE_NOT_FOUND');
+    assert.equal(notFoundType, 'about:blank');
     for (const p of dashboard.panels) {
       const names = p.targets.flatMap((t) => metricNames(promql(t.expr)));
       const seconds = names.some((n) => /_seconds(_bucket|_sum|_count)?$/.test(n) && !n.startsWith('process_cpu'));

@@ -60,9 +60,12 @@ function packageVersion(): string {
   return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 }
 
-/** `$id`: the schema file inside this version of the package, served from the npm registry's CDN. */
+/**
+ * `$id`: a URN naming this version's schema. Not a URL: the project owns no domain, and editors find
+ * the file through the `$schema` path a config names (./node_modules/gatewayd/gateway.schema.json).
+ */
 export function schemaId(version = packageVersion()): string {
-  return `https://unpkg.com/gatewayd@${version}/${SCHEMA_FILE}`;
+  return `urn:gatewayd:config-schema:${version}`;
 }
 
 /** The JSON Schema of the built-in config, or of a config schema extended by plugins (configSchemaFor). */

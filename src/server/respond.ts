@@ -9,10 +9,12 @@ import type { LocalReply } from '../pipeline/contract.js';
 import type { RequestContext } from '../pipeline/context.js';
 
 /**
- * `type` of every problem: the code's entry in docs/errors.md as shipped in this package (content
- * only the project publishes); `code` carries the same identity for programs.
+ * `type` of every problem. `about:blank` (RFC 9457 §4.2.1: no semantics beyond the status, and the
+ * title is the status phrase) rather than a URL: the project owns no domain to serve its error pages
+ * from, and a URL on someone else's (a CDN, an unpublished package name) could come to serve anything.
+ * The `code` member carries the identity; docs/errors.md lists every code.
  */
-export const PROBLEM_TYPE_BASE = 'https://unpkg.com/gatewayd/docs/errors.md#';
+export const PROBLEM_TYPE = 'about:blank';
 
 /** The problem+json body for a code (the one place such bodies are built). */
 export function problemJson(
@@ -23,7 +25,7 @@ export function problemJson(
   title: string = ERRORS[code].title,
 ): string {
   return JSON.stringify({
-    type: PROBLEM_TYPE_BASE + code,
+    type: PROBLEM_TYPE,
     title,
     status,
     ...(detail !== undefined ? { detail } : {}),
