@@ -9,6 +9,7 @@ import type { RequestContext } from './pipeline/context.js';
 import type { GatewayMetrics, PolicyServices, RequestObserver } from './pipeline/contract.js';
 import type { RequestTracer } from './observe/tracing/tracer.js';
 import type { UpstreamErrorKind } from './proxy/errors.js';
+import type { RetryReason } from './proxy/retry.js';
 import type { Target } from './upstream/upstream.js';
 
 /** Extension points for gateway-wide features (metrics, access log): built per gateway. */
@@ -20,6 +21,10 @@ export interface GatewayExtension {
   /** The registry /metrics serves, lent to policies for their own instruments. */
   registry?: Registry;
   onUpstreamError?(ctx: RequestContext, target: Target, kind: UpstreamErrorKind, err: Error): void;
+  /** A failed try is tried again. */
+  onRetry?(ctx: RequestContext, reason: RetryReason): void;
+  /** A retry was refused by the upstream's retry budget. */
+  onRetryBudgetExhausted?(ctx: RequestContext): void;
   /** Trace context: sets ctx.traceId and the upstream traceparent before anything can refuse a request. */
   tracer?: RequestTracer;
   /** Told the gateway once it exists (the in-flight gauge reads it). */

@@ -16,6 +16,7 @@ import { NO_METRICS, type AnyPolicy, type GatewayServices } from './pipeline/pol
 import { BUILTIN_POLICIES } from './policies/index.js';
 import { Registry } from 'prom-client';
 import type { UpstreamErrorKind } from './proxy/errors.js';
+import type { RetryReason } from './proxy/retry.js';
 import { compileSnapshot, disposeSnapshot, type Snapshot } from './router/compile.js';
 import { createHandler, type HandlerHost } from './server/handle.js';
 import { createH2cListener, createProxyListener, createRedirectListener, listen, upgradeEntry, type ProxyListener, type UpgradeEntry } from './server/listener.js';
@@ -163,6 +164,15 @@ export class Gateway implements HandlerHost {
    */
   reloadTls(tls?: TlsServerConfig): boolean {
     return this.tls?.reload(tls) ?? false;
+  }
+
+  onRetry(ctx: RequestContext, reason: RetryReason): void {
+    ctx.log.info({ event: 'upstream.retry', upstream: ctx.upstreamName, target: ctx.target?.origin, reason, attempt: ctx.attempts + 1 }, 'retrying on another target');
+    for (const e of this.extensions) e.onRetry?.(ctx, reason);
+  }
+
+  onRetryBudgetExhausted(ctx: RequestContext): void {
+    for (const e of this.extensions) e.onRetryBudgetExhausted?.(ctx);
   }
 
   /** Open the proxy and admin listeners. Resolves with the ports actually bound. */

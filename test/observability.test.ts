@@ -26,6 +26,7 @@ const ACCESS_FIELDS = [
   'time', 'level', 'event', 'requestId', 'traceId', 'method', 'path', 'route', 'status', 'durationMs', 'upstream', 'target',
   'upstreamDurationMs', 'bytesIn', 'bytesOut', 'clientIp', 'userAgent', 'consumer', 'rateLimited', 'errorCode',
   'clientCert',
+  'attempts',
 ].sort();
 
 

@@ -125,6 +125,42 @@ export const TargetSchema = Strict({
   weight: Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'Relative share of traffic.' }),
 });
 
+const RETRY_ON = ['connect-failure', 'reset', 'timeout', '500', '502', '503', '504'] as const;
+const RETRY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'POST', 'PATCH', 'TRACE'] as const;
+
+export const RetriesSchema = Strict(
+  {
+    attempts: Type.Integer({ minimum: 1, maximum: 10, default: 2, description: 'Retries after the first try (2: at most three tries).' }),
+    budget: Type.String({
+      pattern: '^(100|[1-9]?[0-9])(\\.[0-9]+)?%$',
+      default: '20%',
+      hint: 'a percentage like 20%',
+      description: "Retries may add at most this share of the upstream's requests (a token bucket, as Envoy's and Finagle's retry budgets): retries never multiply an outage.",
+    }),
+    minRetriesPerSecond: Type.Number({ minimum: 0, maximum: 1000, default: 3, description: 'Retries always allowed per second, so a quiet upstream can still retry (the budget floor).' }),
+    on: Type.Array(Type.Union(RETRY_ON.map((x) => Type.Literal(x))), {
+      minItems: 1,
+      default: ['connect-failure', 'reset', '502', '503', '504'],
+      description: 'What is retried: connect-failure (refused, no connection), reset (the connection broke before a response), timeout (no response head within perTryTimeout), and these response statuses.',
+    }),
+    perTryTimeout: Duration('Response-head timeout of each try (0: the route\'s response timeout).', '0s'),
+    methods: Type.Array(Type.Union(RETRY_METHODS.map((m) => Type.Literal(m))), {
+      minItems: 1,
+      default: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'],
+      description: 'Methods that are retried (idempotent ones by default; add POST only where the backend deduplicates).',
+    }),
+    maxBodySize: Size('Requests with a body up to this size are kept for a retry (only when retries are on); larger or chunked bodies are tried once.', '64kb'),
+    backoff: Strict(
+      {
+        base: Duration('First retry waits up to this (full jitter); each further retry doubles it.', '25ms'),
+        max: Duration('Longest wait before a retry.', '250ms'),
+      },
+      { default: {} },
+    ),
+  },
+  { description: 'Retry failed tries on another target, before any response byte reached the client. Off unless set.' },
+);
+
 export const UpstreamSchema = Strict({
   targets: Type.Array(TargetSchema, { minItems: 1, description: 'Backend instances.' }),
   balance: Type.Union([Type.Literal('round-robin'), Type.Literal('least-connections'), Type.Literal('random')], {
@@ -153,6 +189,7 @@ export const UpstreamSchema = Strict({
     { default: {}, description: 'Passive health: take targets that stop answering out of rotation.' },
   ),
   keepAlive: Duration('How long an idle upstream connection is kept for reuse.', '60s'),
+  retries: Type.Optional(RetriesSchema),
   tls: Type.Optional(
     Strict(
       {
@@ -206,6 +243,9 @@ export const RouteSchema = Strict({
     default: false,
     description: 'Accept WebSocket upgrades: the handshake runs the route\'s policies, then the gateway tunnels frames to ws:// (http targets) or wss:// (https targets).',
   }),
+  retries: Type.Optional(
+    Type.Union([Type.Literal(false), RetriesSchema], { description: "This route's retries instead of the upstream's (false: none). Whole, not merged field by field." }),
+  ),
   ...policyRouteFields,
 });
 

@@ -5,6 +5,7 @@
  * SDK is imported only when `tracing.otlp` is set.
  */
 import type { Logger } from 'pino';
+import { Counter } from 'prom-client';
 import type { ExtensionFactory, GatewayExtension } from '../extension.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { RequestObserver } from '../pipeline/policy.js';
@@ -108,6 +109,10 @@ export const createObservability: ExtensionFactory = async (config, { logger }) 
     );
     ext.bind = (gateway) => metrics.bindInFlight(gateway);
     ext.onUpstreamError = (ctx, target, kind) => metrics.upstreamError(ctx.upstreamName, target.origin, kind);
+    const retries = new Counter({ name: 'gateway_upstream_retries_total', help: 'Tries sent again after a failure, by upstream and reason (connect-failure, reset, timeout or the status).', labelNames: ['upstream', 'reason'], registers: [metrics.registry] });
+    const exhausted = new Counter({ name: 'gateway_upstream_retry_budget_exhausted_total', help: 'Retries refused because the upstream\'s retry budget was spent.', labelNames: ['upstream'], registers: [metrics.registry] });
+    ext.onRetry = (ctx, reason) => retries.inc({ upstream: ctx.upstreamName, reason });
+    ext.onRetryBudgetExhausted = (ctx) => exhausted.inc({ upstream: ctx.upstreamName });
   }
   return ext;
 };

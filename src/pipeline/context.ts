@@ -64,6 +64,8 @@ export class RequestContext implements PolicyContext {
   upstreamName = '';
   target: Target | undefined = undefined;
   upstreamStart = 0;
+  /** Tries sent upstream (more than 1 when retried); 0 when the request was not forwarded. */
+  attempts = 0;
   upstreamHeadersAt = 0;
   upstreamEnd = 0;
   bytesIn = 0;

@@ -13,11 +13,25 @@ import { replyError } from '../server/respond.js';
 import type { Target } from '../upstream/upstream.js';
 import { recordSuccess } from '../upstream/health.js';
 import { classifyUpstreamError, upstreamErrorCode, type UpstreamErrorKind } from './errors.js';
+import { backoffDelay, retryReason, type RetryPolicy, type RetryReason } from './retry.js';
+
+/** The tries of one request with retries on: what a retry needs to send the same request again. */
+interface Tries {
+  readonly policy: RetryPolicy;
+  readonly route: CompiledRoute;
+  readonly headers: string[];
+  readonly body: Buffer | null;
+  readonly tried: Target[];
+}
 import { responseHeaderList, responseHeaderObject } from './headers.js';
 
 export interface UpstreamEvents {
   /** A request to a target failed before or during the response (passive health, metrics, logs). */
   onUpstreamError(ctx: RequestContext, target: Target, kind: UpstreamErrorKind, err: Error): void;
+  /** A failed try is tried again (metrics). */
+  onRetry?(ctx: RequestContext, reason: RetryReason): void;
+  /** A try would have been retried but the upstream's retry budget was spent (metrics). */
+  onRetryBudgetExhausted?(ctx: RequestContext): void;
 }
 
 /**
@@ -55,12 +69,15 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   private abortUpstream: ((err?: Error) => void) | undefined = undefined;
   private resumeUpstream: (() => void) | undefined = undefined;
   finished = false;
+  /** This try's response is being thrown away for a retry. */
+  private discarded = false;
 
   constructor(
     private readonly ctx: RequestContext,
     private readonly target: Target,
     private readonly events: UpstreamEvents,
     private readonly bodyLimit: BodyLimit | undefined,
+    private readonly tries: Tries | undefined = undefined,
   ) {}
 
   /** Called when the client goes away first. */
@@ -79,6 +96,14 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx from upstream: Node answers the client's 100-continue itself
     const ctx = this.ctx;
+    const tries = this.tries;
+    if (tries !== undefined && tries.policy.statuses.has(statusCode) && mayRetry(ctx, tries, this.events)) {
+      // Nothing has gone to the client: drop this response and try again.
+      this.discarded = true;
+      this.abortUpstream?.(new Error('response discarded for a retry'));
+      retryLater(ctx, tries, this.events, `${statusCode}` as RetryReason);
+      return false;
+    }
     this.resumeUpstream = resume;
     ctx.upstreamHeadersAt = performance.now();
     ctx.status = statusCode;
@@ -108,6 +133,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.discarded) return true;
     const ctx = this.ctx;
     ctx.bytesOut += chunk.length;
     const res = ctx.res;
@@ -118,6 +144,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    if (this.discarded) return;
     this.finished = true;
     this.target.active--;
     this.ctx.upstreamEnd = performance.now();
@@ -130,6 +157,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.target.active--;
     const ctx = this.ctx;
     ctx.upstreamEnd = performance.now();
+    if (this.discarded) return; // the abort of a response dropped for a retry
     if ((err as NodeJS.ErrnoException).code === 'GW_CLIENT_ABORTED' || ctx.done) {
       ctx.res.destroy();
       return;
@@ -144,6 +172,14 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     }
     const kind = classifyUpstreamError(err);
     this.events.onUpstreamError(ctx, this.target, kind, err);
+    const tries = this.tries;
+    if (tries !== undefined && !ctx.res.headersSent) {
+      const reason = retryReason(tries.policy, kind, (err as NodeJS.ErrnoException).code);
+      if (reason !== undefined && mayRetry(ctx, tries, this.events)) {
+        retryLater(ctx, tries, this.events, reason);
+        return;
+      }
+    }
     if (ctx.res.headersSent) {
       // Too late for a 502: cut the client connection so it cannot mistake a truncated body for a whole one.
       ctx.res.destroy();
@@ -153,7 +189,77 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 }
 
-/** Forward the request to a target chosen by the route's balancer. */
+/** Whether one more try is allowed: tries left, the client still there, the upstream's budget not spent. */
+function mayRetry(ctx: RequestContext, tries: Tries, events: UpstreamEvents): boolean {
+  if (ctx.done || tries.tried.length > tries.policy.attempts) return false;
+  if (tries.policy.budget.withdraw(performance.now())) return true;
+  events.onRetryBudgetExhausted?.(ctx);
+  return false;
+}
+
+/** Wait the backoff, then send the request again, to another target when there is one. */
+function retryLater(ctx: RequestContext, tries: Tries, events: UpstreamEvents, reason: RetryReason): void {
+  events.onRetry?.(ctx, reason);
+  const timer = setTimeout(() => {
+    if (ctx.done) return;
+    const upstream = tries.route.upstream;
+    let target = upstream.balancer.pick();
+    for (let i = 1; i < upstream.targets.length && target !== undefined && tries.tried.includes(target); i++) target = upstream.balancer.pick();
+    if (target === undefined) {
+      replyError(ctx, new GatewayError('GW_ERR_NO_HEALTHY_TARGET', `No target of upstream "${upstream.name}" is available.`));
+      return;
+    }
+    send(ctx, tries.route, target, tries.headers, events, tries.body, undefined, tries);
+  }, backoffDelay(tries.policy, tries.tried.length));
+  ctx.proxy = { abort: () => clearTimeout(timer) };
+}
+
+/** One try: dispatch through the target's pool with a handler that streams the answer back. */
+function send(
+  ctx: RequestContext,
+  route: CompiledRoute,
+  target: Target,
+  headers: string[],
+  events: UpstreamEvents,
+  body: Dispatcher.DispatchOptions['body'],
+  limit: BodyLimit | undefined,
+  tries: Tries | undefined,
+): void {
+  ctx.target = target;
+  ctx.attempts++;
+  tries?.tried.push(target);
+  const path = target.basePath + (ctx.upstreamPath === '' ? route.rewrite(ctx.path, ctx.params) : ctx.upstreamPath) + ctx.query;
+  const handler = new ProxyHandler(ctx, target, events, limit, tries);
+  ctx.proxy = handler;
+  target.active++;
+  ctx.upstreamStart = performance.now();
+  const perTry = tries?.policy.perTryTimeout ?? 0;
+  target.pool.dispatch(
+    {
+      path,
+      method: ctx.method,
+      headers,
+      body,
+      headersTimeout: perTry > 0 ? Math.min(perTry, route.responseTimeout || perTry) : route.responseTimeout,
+      bodyTimeout: route.idleTimeout,
+    },
+    handler,
+  );
+}
+
+/** Read a small request body whole, so a retry can send it again; then go on. */
+function keepBody(ctx: RequestContext, then: (body: Buffer) => void): void {
+  const req = ctx.req;
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.once('end', () => {
+    if (!ctx.done) then(Buffer.concat(chunks));
+  });
+  req.once('error', () => ctx.res.destroy());
+  if (ctx.expectContinue) ctx.res.writeContinue();
+}
+
+/** Forward the request to a target chosen by the route's balancer (the pipeline's terminal step). */
 export function forward(ctx: RequestContext, route: CompiledRoute, headers: string[], events: UpstreamEvents): void {
   const upstream = route.upstream;
   const target = upstream.balancer.pick();
@@ -162,7 +268,20 @@ export function forward(ctx: RequestContext, route: CompiledRoute, headers: stri
     replyError(ctx, new GatewayError('GW_ERR_NO_HEALTHY_TARGET', `No target of upstream "${upstream.name}" is available.`));
     return;
   }
-  ctx.target = target;
+  const retry = route.retry;
+  if (retry !== undefined) {
+    retry.budget.deposit();
+    // Retried only when the request can be sent again as it was: an allowed method, and no body or one small enough to keep.
+    if (retry.methods.has(ctx.method) && (!ctx.hasBody || (ctx.contentLength >= 0 && ctx.contentLength <= retry.maxBodySize))) {
+      const tries = (body: Buffer | null): Tries => ({ policy: retry, route, headers, body, tried: [] });
+      if (!ctx.hasBody) send(ctx, route, target, headers, events, null, undefined, tries(null));
+      else {
+        ctx.bytesIn = ctx.contentLength;
+        keepBody(ctx, (body) => send(ctx, route, target, headers, events, body, undefined, tries(body)));
+      }
+      return;
+    }
+  }
   const req = ctx.req;
   let body: Dispatcher.DispatchOptions['body'] = null;
   let limit: BodyLimit | undefined;
@@ -178,20 +297,5 @@ export function forward(ctx: RequestContext, route: CompiledRoute, headers: stri
     }
     if (ctx.expectContinue) ctx.res.writeContinue();
   }
-  const path = target.basePath + (ctx.upstreamPath === '' ? route.rewrite(ctx.path, ctx.params) : ctx.upstreamPath) + ctx.query;
-  const handler = new ProxyHandler(ctx, target, events, limit);
-  ctx.proxy = handler;
-  target.active++;
-  ctx.upstreamStart = performance.now();
-  target.pool.dispatch(
-    {
-      path,
-      method: ctx.method,
-      headers,
-      body,
-      headersTimeout: route.responseTimeout,
-      bodyTimeout: route.idleTimeout,
-    },
-    handler,
-  );
+  send(ctx, route, target, headers, events, body, limit, undefined);
 }

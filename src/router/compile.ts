@@ -5,6 +5,7 @@
  */
 import type { Config, RouteConfig } from '../config/schema.js';
 import { policyView, sortPolicies } from '../config/policy-view.js';
+import { compileRetryPolicy, type RetryBudget, type RetryPolicy } from '../proxy/retry.js';
 import {
   DEFAULT_POLICY_TIMEOUT_MS,
   hookLists,
@@ -42,6 +43,8 @@ export interface CompiledRoute extends RouteInfo {
   readonly responseTimeout: number;
   /** Body idle timeout for this route (SSE, long polls), ms. */
   readonly idleTimeout: number;
+  /** Retries of failed tries (the route's, else the upstream's); undefined when off. */
+  readonly retry: RetryPolicy | undefined;
   /** Accepts WebSocket upgrades. */
   readonly websocket: boolean;
   /** WebSocket tunnel idle timeout, ms. */
@@ -164,7 +167,15 @@ function withDefaults(route: RouteConfig, defaults: Config['defaults']): RouteCo
   return merged as RouteConfig;
 }
 
+/** The route's retry policy: its own `retries` (false: none), else its upstream's. */
+function retryOf(route: RouteConfig, config: Config, budgets: Map<string, RetryBudget>): RetryPolicy | undefined {
+  const cfg = route.retries ?? config.upstreams[route.upstream]?.retries;
+  return cfg === undefined || cfg === false ? undefined : compileRetryPolicy(cfg, route.upstream, budgets);
+}
+
 export async function compileSnapshot(config: Config, warnings: readonly string[], opts: CompileOptions): Promise<Snapshot> {
+  /** One retry budget per upstream for this snapshot (a reload starts them full again). */
+  const budgets = new Map<string, RetryBudget>();
   const upstreams = new Map<string, Upstream>();
   for (const [name, cfg] of Object.entries(config.upstreams)) upstreams.set(name, createUpstream(name, cfg, opts.pools, opts.services.configDir));
 
@@ -210,6 +221,7 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
       maxBodySize: max === 0 ? Infinity : max,
       responseTimeout: route.timeouts?.response !== undefined ? parseDuration(route.timeouts.response)! : upstream.responseTimeout,
       idleTimeout: route.timeouts?.idle !== undefined ? parseDuration(route.timeouts.idle)! : upstream.idleTimeout,
+      retry: retryOf(route, config, budgets),
       websocket: route.websocket,
       websocketIdleTimeout: route.timeouts?.websocketIdle !== undefined ? parseDuration(route.timeouts.websocketIdle)! : upstream.websocketIdleTimeout,
       hooks: hooks.length > 0 ? hookLists(hooks, timeouts) : NO_HOOKS,

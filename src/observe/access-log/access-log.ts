@@ -68,6 +68,7 @@ export function accessRecord(ctx: RequestContext, end: number) {
     rateLimited: ctx.rateLimited,
     errorCode: ctx.errorCode ?? null,
     clientCert: ctx.clientCert || null,
+    attempts: ctx.attempts,
   };
 }
 
@@ -99,7 +100,8 @@ export function accessFields(ctx: RequestContext, end: number): string {
     ',"consumer":' + jsonStringOrNull(ctx.principal?.subject) +
     ',"rateLimited":' + (ctx.rateLimited ? 'true' : 'false') +
     ',"errorCode":' + (ctx.errorCode === undefined ? 'null' : '"' + ctx.errorCode + '"') +
-    ',"clientCert":' + (ctx.clientCert === '' ? 'null' : jsonString(ctx.clientCert))
+    ',"clientCert":' + (ctx.clientCert === '' ? 'null' : jsonString(ctx.clientCert)) +
+    ',"attempts":' + jsonNumber(ctx.attempts)
   );
 }
 
@@ -119,6 +121,7 @@ const F = {
   rateLimited: bytesOf(',"rateLimited":'),
   errorCode: bytesOf(',"errorCode":'),
   clientCert: bytesOf(',"clientCert":'),
+  attempts: bytesOf(',"attempts":'),
   null: bytesOf('null'),
   true: bytesOf('true'),
   false: bytesOf('false'),
@@ -217,7 +220,9 @@ export function accessBytes(ctx: RequestContext, end: number, b: Uint8Array, p: 
   p = putBytes(b, putBytes(b, p, F.rateLimited), ctx.rateLimited ? F.true : F.false);
   p = putQuotedOrNull(b, putBytes(b, p, F.errorCode), ctx.errorCode);
   if (p < 0) return -1;
-  return putQuotedOrNull(b, putBytes(b, p, F.clientCert), ctx.clientCert === '' ? null : ctx.clientCert);
+  p = putQuotedOrNull(b, putBytes(b, p, F.clientCert), ctx.clientCert === '' ? null : ctx.clientCert);
+  if (p < 0) return -1;
+  return putUint(b, putBytes(b, p, F.attempts), ctx.attempts);
 }
 
 const S = pino.symbols;
