@@ -1,0 +1,141 @@
+// WebSocket figures: the RSS that N idle tunnels add to the gateway, and echo round-trip throughput
+// through the gateway against straight to the backend (same clients, same messages, one after the
+// other on each connection). Loopback only; every phase is bounded in time.
+//
+//   npm run build && node bench/websocket.mjs [--tunnels 10000] [--clients 32] [--seconds 5] [--size 64]
+//
+// The echo server and the load run in a child process (a second core when there is one), the gateway
+// in another (`node dist/cli.js start`), so the three do not share one event loop.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { WebSocket, WebSocketServer } from 'ws';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const { values: opt } = parseArgs({
+  options: {
+    tunnels: { type: 'string', default: '10000' },
+    clients: { type: 'string', default: '32' },
+    seconds: { type: 'string', default: '5' },
+    size: { type: 'string', default: '64' },
+  },
+});
+const TUNNELS = Number(opt.tunnels);
+const CLIENTS = Number(opt.clients);
+const SECONDS = Number(opt.seconds);
+const PAYLOAD = Buffer.alloc(Number(opt.size), 'x');
+
+function freePort() {
+  return new Promise((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => r(port));
+    });
+  });
+}
+
+function rssKiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The echo backend, in this process.
+const backendPort = await freePort();
+const wss = new WebSocketServer({ port: backendPort, host: '127.0.0.1', perMessageDeflate: false });
+wss.on('connection', (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })));
+
+const [port, adminPort] = [await freePort(), await freePort()];
+const dir = mkdtempSync(join(tmpdir(), 'gw-ws-bench-'));
+const config = join(dir, 'gateway.yaml');
+writeFileSync(
+  config,
+  `server: { port: ${port} }
+admin: { port: ${adminPort} }
+logging: { level: warn, accessLog: false }
+metrics: { enabled: false }
+upstreams: { echo: { targets: [{ url: "http://127.0.0.1:${backendPort}" }] } }
+routes:
+  - { name: ws, match: { pathPrefix: / }, upstream: echo, websocket: true }
+`,
+);
+const gw = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'start', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+const stop = () => gw.kill('SIGKILL');
+process.on('exit', stop);
+for (let i = 0; i < 200; i++) {
+  try {
+    if ((await fetch(`http://127.0.0.1:${adminPort}/ready`)).ok) break;
+  } catch {}
+  await sleep(100);
+}
+
+function open(url) {
+  return new Promise((res, rej) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    ws.once('open', () => res(ws));
+    ws.once('error', rej);
+  });
+}
+
+/** Echo round trips per second over CLIENTS connections for SECONDS. */
+async function echo(url) {
+  const sockets = await Promise.all(Array.from({ length: CLIENTS }, () => open(url)));
+  let count = 0;
+  const end = performance.now() + SECONDS * 1000;
+  await Promise.all(
+    sockets.map(
+      (ws) =>
+        new Promise((done) => {
+          ws.on('message', () => {
+            count++;
+            if (performance.now() < end) ws.send(PAYLOAD);
+            else done();
+          });
+          ws.send(PAYLOAD);
+        }),
+    ),
+  );
+  for (const ws of sockets) ws.terminate();
+  return count / SECONDS;
+}
+
+const idleBefore = rssKiB(gw.pid);
+// Idle tunnels, opened in batches so the accept queue never overflows.
+const idle = [];
+for (let i = 0; i < TUNNELS; i += 500) {
+  idle.push(...(await Promise.all(Array.from({ length: Math.min(500, TUNNELS - i) }, () => open(`ws://127.0.0.1:${port}/idle`)))));
+}
+await sleep(2000);
+const idleAfter = rssKiB(gw.pid);
+for (const ws of idle) ws.terminate();
+await sleep(1000);
+
+// Echo: alternate direct and through the gateway, twice each, and keep the best of each.
+const direct = [];
+const via = [];
+for (let round = 0; round < 2; round++) {
+  direct.push(await echo(`ws://127.0.0.1:${backendPort}/e`));
+  via.push(await echo(`ws://127.0.0.1:${port}/e`));
+}
+const best = (xs) => Math.max(...xs);
+const result = {
+  tunnels: TUNNELS,
+  rssIdleGatewayMiB: +(idleBefore / 1024).toFixed(1),
+  rssWithTunnelsMiB: +(idleAfter / 1024).toFixed(1),
+  addedMiB: +((idleAfter - idleBefore) / 1024).toFixed(1),
+  perTunnelKiB: +((idleAfter - idleBefore) / TUNNELS).toFixed(2),
+  echoDirectPerSec: Math.round(best(direct)),
+  echoViaGatewayPerSec: Math.round(best(via)),
+  echoRatio: +(best(via) / best(direct)).toFixed(3),
+  clients: CLIENTS,
+  seconds: SECONDS,
+  messageBytes: PAYLOAD.length,
+};
+console.log(JSON.stringify(result, null, 2));
+stop();
+wss.close();
+process.exit(0);
