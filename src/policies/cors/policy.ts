@@ -54,9 +54,9 @@ function createHooks(cfg: CorsConfig, name: string): PolicyHooks {
     onResponse(ctx: PolicyContext, head: ResponseHead) {
       const h = head.headers;
       h['vary'] = varyWithOrigin(h['vary']);
-      // A local reply's preflight fields are this policy's own; an upstream's CORS fields all go.
-      const n = head.local ? 3 : CORS_FIELDS.length;
-      for (let i = 0; i < n; i++) if (h[CORS_FIELDS[i]!] !== undefined) delete h[CORS_FIELDS[i]!];
+      // An upstream's own CORS fields go (the gateway decides them here). Without its own
+      // Access-Control-Allow-Origin the others are inert to a browser, so one lookup decides.
+      if (!head.local && h['access-control-allow-origin'] !== undefined) for (const name of CORS_FIELDS) delete h[name];
       const origin = ctx.header('origin');
       if (origin === undefined || !originAllowed(rules, origin)) return;
       h['access-control-allow-origin'] = star ? '*' : origin;

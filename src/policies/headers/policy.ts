@@ -34,11 +34,13 @@ export function reservedReason(name: string, side: 'request' | 'response', claim
   return undefined;
 }
 
+/** Names and templates in parallel arrays: a request indexes them, no destructuring, no iterator. */
 interface Compiled {
   readonly remove: readonly string[];
-  /** name, template pairs. */
-  readonly set: readonly (readonly [string, Template])[];
-  readonly add: readonly (readonly [string, Template])[];
+  readonly setNames: readonly string[];
+  readonly setValues: readonly Template[];
+  readonly addNames: readonly string[];
+  readonly addValues: readonly Template[];
 }
 
 function compileSide(ops: HeaderOperations | undefined, scope: TemplateScope, at: string): Compiled | undefined {
@@ -50,8 +52,16 @@ function compileSide(ops: HeaderOperations | undefined, scope: TemplateScope, at
       if (c.problems !== undefined) throw new ConfigError(c.problems.map((m) => `${at}.${op}.${name}: ${m}`));
       return [name.toLowerCase(), c.template] as const;
     });
-  const c: Compiled = { remove: (ops.remove ?? []).map((n) => n.toLowerCase()), set: pairs(ops.set, 'set'), add: pairs(ops.add, 'add') };
-  return c.remove.length + c.set.length + c.add.length > 0 ? c : undefined;
+  const set = pairs(ops.set, 'set');
+  const add = pairs(ops.add, 'add');
+  const c: Compiled = {
+    remove: (ops.remove ?? []).map((n) => n.toLowerCase()),
+    setNames: set.map((x) => x[0]),
+    setValues: set.map((x) => x[1]),
+    addNames: add.map((x) => x[0]),
+    addValues: add.map((x) => x[1]),
+  };
+  return c.remove.length + set.length + add.length > 0 ? c : undefined;
 }
 
 function refused(ctx: PolicyContext, name: string, variable: string): void {
@@ -60,16 +70,16 @@ function refused(ctx: PolicyContext, name: string, variable: string): void {
 
 function applyRequest(ctx: PolicyContext, c: Compiled): void {
   for (let i = 0; i < c.remove.length; i++) ctx.removeUpstreamHeader(c.remove[i]!);
-  for (let i = 0; i < c.set.length; i++) {
-    const [name, t] = c.set[i]!;
+  for (let i = 0; i < c.setNames.length; i++) {
+    const name = c.setNames[i]!;
     ctx.removeUpstreamHeader(name);
-    const v = resolveTemplate(ctx, t);
+    const v = resolveTemplate(ctx, c.setValues[i]!);
     if (typeof v === 'string') ctx.addUpstreamHeader(name, v);
     else if (!v.missing) refused(ctx, name, v.variable);
   }
-  for (let i = 0; i < c.add.length; i++) {
-    const [name, t] = c.add[i]!;
-    const v = resolveTemplate(ctx, t);
+  for (let i = 0; i < c.addNames.length; i++) {
+    const name = c.addNames[i]!;
+    const v = resolveTemplate(ctx, c.addValues[i]!);
     if (typeof v === 'string') ctx.addUpstreamHeader(name, v);
     else if (!v.missing) refused(ctx, name, v.variable);
   }
@@ -78,18 +88,18 @@ function applyRequest(ctx: PolicyContext, c: Compiled): void {
 function applyResponse(ctx: PolicyContext, head: ResponseHead, c: Compiled): void {
   const h = head.headers;
   for (let i = 0; i < c.remove.length; i++) if (h[c.remove[i]!] !== undefined) delete h[c.remove[i]!];
-  for (let i = 0; i < c.set.length; i++) {
-    const [name, t] = c.set[i]!;
-    const v = resolveTemplate(ctx, t);
+  for (let i = 0; i < c.setNames.length; i++) {
+    const name = c.setNames[i]!;
+    const v = resolveTemplate(ctx, c.setValues[i]!);
     if (typeof v === 'string') h[name] = v;
     else {
       if (h[name] !== undefined) delete h[name];
       if (!v.missing) refused(ctx, name, v.variable);
     }
   }
-  for (let i = 0; i < c.add.length; i++) {
-    const [name, t] = c.add[i]!;
-    const v = resolveTemplate(ctx, t);
+  for (let i = 0; i < c.addNames.length; i++) {
+    const name = c.addNames[i]!;
+    const v = resolveTemplate(ctx, c.addValues[i]!);
     if (typeof v !== 'string') {
       if (!v.missing) refused(ctx, name, v.variable);
       continue;

@@ -21,6 +21,8 @@ export interface Variable {
   readonly index: number;
   /** As written, for logs (`claims.sub`). */
   readonly text: string;
+  /** Values the gateway made itself (client address, request id) need no character check. */
+  readonly safe: boolean;
 }
 
 /** A constant (a string) or parts to join per request. */
@@ -71,11 +73,11 @@ export function compileTemplate(text: string, scope: TemplateScope): Compiled {
     if (dot === -1 && SIMPLE[name] !== undefined) {
       if (lit !== '') parts.push(lit);
       lit = '';
-      parts.push({ source: SIMPLE[name]!, path: [], index: -1, text: name });
+      parts.push({ source: SIMPLE[name]!, path: [], index: -1, text: name, safe: name !== 'consumer' });
     } else if (head === 'claims' && /^[^.\s]+(\.[^.\s]+)*$/.test(rest)) {
       if (lit !== '') parts.push(lit);
       lit = '';
-      parts.push({ source: Source.Claim, path: rest.split('.'), index: -1, text: name });
+      parts.push({ source: Source.Claim, path: rest.split('.'), index: -1, text: name, safe: false });
     } else if (head === 'params' && rest !== '') {
       const index = scope.paramNames.indexOf(rest);
       if (index === -1) {
@@ -84,7 +86,7 @@ export function compileTemplate(text: string, scope: TemplateScope): Compiled {
       }
       if (lit !== '') parts.push(lit);
       lit = '';
-      parts.push({ source: Source.Param, path: [], index, text: name });
+      parts.push({ source: Source.Param, path: [], index, text: name, safe: false });
     } else if (head === 'env' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(rest)) {
       const v = scope.env === undefined ? '' : scope.env[rest];
       if (v === undefined) problems.push(`\${${name}}: environment variable ${rest} is not set`);
@@ -143,6 +145,13 @@ export interface Unresolved {
  */
 export function resolveTemplate(ctx: PolicyContext, t: Template): string | Unresolved {
   if (typeof t === 'string') return t;
+  if (t.length === 1) {
+    // A value that is one variable (`${claims.sub}`, `${clientIp}`): no concatenation.
+    const part = t[0] as Variable;
+    const v = variable(ctx, part);
+    if (v === undefined) return { missing: true, variable: part.text };
+    return part.safe || badValueChar(v) === -1 ? v : { missing: false, variable: part.text };
+  }
   let out = '';
   for (let i = 0; i < t.length; i++) {
     const part = t[i]!;
@@ -152,7 +161,7 @@ export function resolveTemplate(ctx: PolicyContext, t: Template): string | Unres
     }
     const v = variable(ctx, part);
     if (v === undefined) return { missing: true, variable: part.text };
-    if (badValueChar(v) !== -1) return { missing: false, variable: part.text };
+    if (!part.safe && badValueChar(v) !== -1) return { missing: false, variable: part.text };
     out += v;
   }
   return out;
