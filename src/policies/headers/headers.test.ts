@@ -156,6 +156,20 @@ routes:
     assert.match(p[3]!, /^routes\[0\]\.headers\.request\.add\.X-D: the value holds a character/);
   });
 
+  it('checks defaults.headers against every route that inherits it', () => {
+    const p = configProblems(`
+defaults: { headers: { request: { set: { X-Id: "\${params.id}", Connection: x } } } }
+upstreams: { b: { targets: [{ url: "http://127.0.0.1:1" }] } }
+routes:
+  - { name: a, match: { path: "/a/:id" }, upstream: b }
+  - { name: b, match: { path: /b }, upstream: b }
+`);
+    assert.deepEqual(p, [
+      'defaults.headers.request.set.Connection: cannot change Connection is a hop-by-hop header (RFC 9110 §7.6.1)',
+      'defaults.headers.request.set.X-Id: ${params.id}: the route has no :id parameter in routes[1] (b), which inherits it',
+    ]);
+  });
+
   it('refuses an environment variable that is not set when the gateway compiles the config', async () => {
     await assert.rejects(startGateway(base('{ request: { set: { X-E: "${env.HEADERS_TEST_UNSET}" } } }')), (err: unknown) => {
       assert.ok(err instanceof ConfigError);

@@ -168,11 +168,23 @@ export const headersPolicy = definePolicy({
   validate(view: PolicyConfigView<HeadersConfig>, p) {
     const doc = view.document as { routes?: readonly Record<string, unknown>[]; defaults?: Record<string, unknown> };
     const claims = claimHeaders(view.document);
-    // defaults.headers is checked in the context of each route that inherits it (params differ).
+    // defaults.headers is checked in the context of each route that inherits it (their params
+    // differ); each problem is reported once, naming the route where it depends on one.
+    const lines = new Set<string>();
     view.routes.forEach((r, i) => {
       if (r.config === undefined) return;
       const own = doc.routes?.[i]?.['headers'] !== undefined;
-      check(own ? `${r.at}.headers` : `defaults.headers (in ${r.at})`, r.config, { paramNames: paramNamesOf(doc.routes?.[i]), env: undefined }, claims, p);
+      const sink: Problems = {
+        ...p,
+        add(path, msg) {
+          const m = own || !msg.includes('parameter') ? msg : `${msg} in ${r.at} (${r.name}), which inherits it`;
+          if (!lines.has(`${path}: ${m}`)) {
+            lines.add(`${path}: ${m}`);
+            p.add(path, m);
+          }
+        },
+      };
+      check(own ? `${r.at}.headers` : 'defaults.headers', r.config, { paramNames: paramNamesOf(doc.routes?.[i]), env: undefined }, claims, sink);
     });
   },
   create: (cfg, services) => createHooks(cfg, { paramNames: services.route?.paramNames ?? [], env: services.env }, `routes[${services.route?.index ?? 0}].headers`),
