@@ -19,7 +19,10 @@ export function sha256Hex(key: string): string {
 /** Exactly one source per entry (at: `apiKey.keys[2]`). */
 export function entryProblems(entry: KeyEntry, at: string): string[] {
   const n = (entry.key !== undefined ? 1 : 0) + (entry.keyEnv !== undefined ? 1 : 0) + (entry.sha256 !== undefined ? 1 : 0);
-  return n === 1 ? [] : [`${at}: set exactly one of key, keyEnv or sha256`];
+  if (n !== 1) return [`${at}: set exactly one of key, keyEnv or sha256`];
+  // Checked here, after ${VAR} substitution, not in the schema: editors see "${API_KEY}" as written.
+  if (entry.key !== undefined && entry.key.length < 16) return [`${at}.key: at least 16 characters (a guessable key is no key)`];
+  return [];
 }
 
 async function readKeysFile(settings: ApiKeySettings, configDir: string): Promise<{ entries: KeyEntry[]; at: string }> {

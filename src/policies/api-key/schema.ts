@@ -16,7 +16,7 @@ export const KeyEntrySchema = Strict(
       description: 'Who the key belongs to: the principal subject (rate-limit key `consumer`, the access log\'s `consumer`), as a JWT `sub` is.',
     }),
     scopes: Type.Array(SCOPE, { default: [], description: 'Scopes the key grants (routes may require some).' }),
-    key: Type.Optional(Type.String({ minLength: 16, description: 'The key itself (use "${ENV}" rather than writing it in the file). Only its SHA-256 is kept in memory.' })),
+    key: Type.Optional(Type.String({ minLength: 1, description: 'The key itself, at least 16 characters (use "${ENV}" rather than writing it in the file). Only its SHA-256 is kept in memory.' })),
     keyEnv: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', hint: 'an environment variable name', description: 'Name of the environment variable holding the key, read when the config is compiled.' })),
     sha256: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$', hint: '64 hex digits', description: 'The key\'s SHA-256, hex (`printf %s "$KEY" | sha256sum`): the gateway never needs the key itself.' })),
   },
