@@ -14,6 +14,8 @@ export const REDACT_PATHS = [
   'res.headers["set-cookie"]',
   'headers.authorization',
   'headers.cookie',
+  'req.headers["x-api-key"]',
+  'headers["x-api-key"]',
   'token',
   'authorization',
 ];

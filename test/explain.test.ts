@@ -110,7 +110,7 @@ routes:
     assert.match(r.stdout, /"\/api\/users\/42" matches prefix \/api\/users/);
     assert.match(r.stdout, /GET is in \[GET, POST\]/);
     assert.match(r.stdout, /^ {2}http:\/\/127\.0\.0\.1:9000\/users\/42\?fields=name$/m);
-    assert.match(r.stdout, /1\. rate-limit\s+admission/);
+    assert.match(r.stdout, /1\. cors\s+auth[\s\S]*2\. rate-limit\s+admission/); // the example sets defaults.cors
 
     const j = cli('explain', '--json', '-c', EXAMPLE, 'GET', 'http://api.example.com/api/users/42?fields=name');
     assert.equal(j.status, 0, j.stderr);
@@ -118,7 +118,7 @@ routes:
     assert.equal(e.outcome.kind, 'forwarded');
     assert.equal(e.route?.name, 'users');
     assert.deepEqual(e.upstream?.urls, ['http://127.0.0.1:9000/users/42?fields=name']);
-    assert.deepEqual(e.policies, [{ name: 'rate-limit', phase: 'admission', answered: false }]);
+    assert.deepEqual(e.policies, [{ name: 'cors', phase: 'auth', answered: false }, { name: 'rate-limit', phase: 'admission', answered: false }]);
   });
 
   it('explain: a pattern rewrite, several targets with base paths, host and header conditions', async () => {
@@ -179,7 +179,7 @@ routes:
 
     const jwt = cli('explain', '-c', EXAMPLE, 'GET', '/api/orders/7/items');
     assert.equal(jwt.status, 0, jwt.stderr);
-    assert.match(jwt.stdout, /1\. jwt-auth\s+auth\s+<- answered 401 GW_ERR_AUTH_MISSING/);
+    assert.match(jwt.stdout, /2\. jwt-auth\s+auth\s+<- answered 401 GW_ERR_AUTH_MISSING/);
     assert.match(jwt.stdout, /where it would go once past the policies:\n {2}http:\/\/127\.0\.0\.1:9000\/orders\/7\/items\n/);
   });
 

@@ -67,11 +67,19 @@ function typed(text: string, parts: ReadonlyArray<string | number>, plain: boole
   return text;
 }
 
+/**
+ * Per-request variables of header templates (src/policies/headers): `${clientIp}` in a header value
+ * is the client's address, not an environment variable, so these names are left as written.
+ * (`${claims.sub}`, `${params.id}` and `${env.NAME}` have a dot and never look like a variable here.)
+ */
+const REQUEST_VARIABLES: ReadonlySet<string> = new Set(['clientIp', 'requestId', 'consumer']);
+
 /** Substitute `${VAR}` in one string; undefined when a variable is missing (a problem was added). */
 function substitute(value: string, env: Env, problems: string[], path: string): string | undefined {
   let missing = false;
   const out = value.replace(VAR, (m, name: string | undefined, def: string | undefined) => {
     if (name === undefined) return '${'; // `$${` is a literal `${`
+    if (def === undefined && REQUEST_VARIABLES.has(name)) return m;
     const v = env[name];
     if (v !== undefined && v !== '') return v;
     if (def !== undefined) return def;

@@ -9,11 +9,11 @@ import { isIP, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.js';
-import { runDoneHooks, runRequestHooks } from '../pipeline/chain.js';
+import { runDoneHooks, runRequestHooks, type ChainDone } from '../pipeline/chain.js';
 import type { LocalReply } from '../pipeline/contract.js';
 import { RequestContext } from '../pipeline/context.js';
 import type { CompiledRoute, Snapshot } from '../router/compile.js';
-import { refusalError } from '../router/match.js';
+import { refusalError, type RouteMatch } from '../router/match.js';
 import { normaliseTarget } from '../router/normalise.js';
 import { forward } from '../proxy/forward.js';
 import { openTunnel, type TunnelHost } from '../proxy/tunnel.js';
@@ -247,10 +247,21 @@ export function createHandler(host: HandlerHost): RequestEntry {
     }
   }
 
+  /** A preflight matched only for its Access-Control-Request-Method: a policy (cors) answers it, or it is the 405 it was. */
+  function proceedPreflight(ctx: RequestContext, reply: LocalReply | GatewayError | undefined): void {
+    proceed(ctx, reply ?? methodNotAllowed(ctx, (ctx.res as WithCtx)[CTX]!.snapshot));
+  }
+
   /** Match the route, check what the route limits, run its chain (after the pre-route hooks), then the proxy. */
   function routeRequest(ctx: RequestContext, snapshot: Snapshot): void {
-    const found = snapshot.router.match(ctx.method, ctx.host, ctx.path, ctx.req);
-    if (found?.route === undefined) return replyError(ctx, refusalError(found, ctx.method, ctx.path));
+    let found = snapshot.router.match(ctx.method, ctx.host, ctx.path, ctx.req);
+    let done: ChainDone = proceed;
+    if (found?.route === undefined) {
+      const preflight = found?.status === 405 ? matchPreflight(ctx, snapshot) : undefined;
+      if (preflight === undefined) return replyError(ctx, refusalError(found, ctx.method, ctx.path));
+      found = preflight;
+      done = proceedPreflight;
+    }
     const route: CompiledRoute = found.route;
     ctx.route = route;
     ctx.params = found.params;
@@ -268,6 +279,26 @@ export function createHandler(host: HandlerHost): RequestEntry {
     if (route.preserveHost && ctx.hostHeader !== '') headers.push('host', ctx.hostHeader);
     const from = snapshot.preRoute.request.length;
     if (route.hooks.request.length === from) terminal(ctx, route, headers);
-    else runRequestHooks(route.hooks, ctx, proceed, from);
+    else runRequestHooks(route.hooks, ctx, done, from);
   }
+}
+
+/** The 405 (or other refusal) the request had before its preflight was matched by the asked-for method. */
+function methodNotAllowed(ctx: RequestContext, snapshot: Snapshot): GatewayError {
+  const found = snapshot.router.match(ctx.method, ctx.host, ctx.path, ctx.req);
+  return refusalError(found?.route === undefined ? found : undefined, ctx.method, ctx.path);
+}
+
+/**
+ * A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) asks about the method in
+ * Access-Control-Request-Method, not about OPTIONS: a route that does not list OPTIONS must still get
+ * to answer it, so match again with the asked method. Undefined when that matches nothing either.
+ */
+function matchPreflight(ctx: RequestContext, snapshot: Snapshot): RouteMatch<CompiledRoute> | undefined {
+  if (ctx.method !== 'OPTIONS' || ctx.header('origin') === undefined) return undefined;
+  const asked = ctx.header('access-control-request-method');
+  if (asked === undefined || asked === 'OPTIONS') return undefined;
+  const found = snapshot.router.match(asked, ctx.host, ctx.path, ctx.req);
+  // Only a route whose own cors policy answers preflights: any other keeps its 405 (not a 401 from its auth).
+  return found?.route !== undefined && found.route.policies.includes('cors') ? found : undefined;
 }

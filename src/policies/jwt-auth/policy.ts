@@ -252,6 +252,14 @@ function createHooks(auth: RouteAuthConfig, shared: JwtShared | undefined): Rout
   return {
     policy: 'jwt-auth',
     onRequest(ctx: RequestContext) {
+      // An earlier auth policy (an API key on a route with `apiKey: optional`) already admitted the
+      // caller: that satisfies `jwt: required`, and the route's scopes still apply to it.
+      const earlier = ctx.principal;
+      if (earlier !== undefined) {
+        for (let i = 0; i < scopes.length; i++) if (!earlier.scopes.includes(scopes[i]!)) return refuse(ctx, 'insufficient_scope');
+        if (strip) ctx.removeUpstreamHeader('authorization');
+        return undefined;
+      }
       const token = bearerToken(ctx.upstreamHeaders);
       if (typeof token === 'number') {
         if (token === MALFORMED_CREDENTIALS) return refuse(ctx, 'malformed');
