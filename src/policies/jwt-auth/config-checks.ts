@@ -37,6 +37,8 @@ function keySources(iss: IssuerConfig): string[] {
 }
 
 function checkIssuer(iss: IssuerConfig, at: string, p: Problems): void {
+  // API-key consumers have the issuer "apikey" (their rate-limit buckets are "k:<consumer>").
+  if (iss.name === 'apikey') p.add(`${at}.name`, '"apikey" is reserved for API-key consumers; choose another issuer name');
   const sources = keySources(iss);
   if (sources.length !== 1) {
     p.add(at, sources.length === 0 ? 'needs one of secret, jwksUri, jwksFile or publicKeyFile' : `give only one of ${sources.join(', ')}`);

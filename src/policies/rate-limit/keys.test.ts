@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { configProblems } from '../../../test/helpers.js';
 import { keyValue, MAX_RAW_VALUE, parseKey, type KeySource } from './keys.js';
 
 const src = (over: Partial<{ ip: string; sub: string; iss: string; headers: Record<string, string> }> = {}): KeySource => ({
@@ -40,5 +41,21 @@ describe('rate-limit keys', () => {
     const v = keyValue(parseKey('header:x-k'), src({ headers: { 'x-k': 'a'.repeat(8000) } }));
     assert.ok(v.length < 64, v);
     assert.equal(keyValue(parseKey('header:x-k'), src({ headers: { 'x-k': 'a'.repeat(MAX_RAW_VALUE) } })).length, MAX_RAW_VALUE + 2);
+  });
+});
+
+describe('API-key consumers', () => {
+  it('have their own namespace (k:), apart from every JWT issuer', () => {
+    assert.equal(keyValue(parseKey('consumer'), src({ sub: 'bob', iss: 'apikey' })), 'k:bob');
+    assert.notEqual(keyValue(parseKey('consumer'), src({ sub: 'bob', iss: 'apikey' })), keyValue(parseKey('consumer'), src({ sub: 'bob', iss: 'local' })));
+  });
+
+  it('a JWT issuer may not be named apikey', () => {
+    const problems = configProblems(`
+jwt: { issuers: [{ name: apikey, issuer: i, algorithms: [HS256], secret: "0123456789abcdef0123456789abcdef" }] }
+upstreams: { b: { targets: [{ url: "http://127.0.0.1:9" }] } }
+routes: []
+`);
+    assert.ok(problems.some((p) => p.startsWith('jwt.issuers[0].name:')), problems.join('\n'));
   });
 });

@@ -65,7 +65,9 @@ export function keyValue(spec: KeySpec, src: KeySource): string {
     case 'consumer': {
       const p = src.principal;
       const sub = p?.subject;
-      return sub !== undefined && sub !== '' ? 'c:' + bounded(`${p!.issuer}:${sub}`) : ipValue(src.clientIp, spec.ipv6Prefix);
+      if (sub === undefined || sub === '') return ipValue(src.clientIp, spec.ipv6Prefix);
+      // API-key consumers in their own namespace ("apikey" is no JWT issuer name: jwt config refuses it).
+      return p!.issuer === 'apikey' ? 'k:' + bounded(sub) : 'c:' + bounded(`${p!.issuer}:${sub}`);
     }
     case 'header': {
       const v = src.req.headers[spec.header];
