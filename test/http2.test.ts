@@ -91,7 +91,7 @@ server:
   http2: { maxConcurrentStreams: 50 }
 upstreams: { b: { targets: [{ url: ${up.url} }] } }
 routes:
-  - { name: api, match: { pathPrefix: / }, upstream: b, rateLimit: [{ key: ip, limit: 1000, window: 60s }] }
+  - { name: api, match: { pathPrefix: / }, upstream: b, rateLimit: [{ key: ip, limit: 1000000, window: 60s }] }
 `);
     session = http2.connect(`https://localhost:${gw.port}`, { ca: readFileSync(pair.cert), lookup: (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }]) as never });
   });
