@@ -11,7 +11,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import type { CompiledRoute } from '../router/compile.js';
 import { replyError } from '../server/respond.js';
 import type { Target } from '../upstream/upstream.js';
-import { recordSuccess } from '../upstream/health.js';
+import { recordResponse } from '../upstream/health.js';
 import { classifyUpstreamError, upstreamErrorCode, type UpstreamErrorKind } from './errors.js';
 import { backoffDelay, retryReason, type RetryPolicy, type RetryReason } from './retry.js';
 
@@ -107,7 +107,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.resumeUpstream = resume;
     ctx.upstreamHeadersAt = performance.now();
     ctx.status = statusCode;
-    recordSuccess(this.target);
+    recordResponse(ctx.route!.upstream, this.target, statusCode);
     const res = ctx.res;
     if (res.destroyed) return true;
     const extra = ctx.responseHeaders;

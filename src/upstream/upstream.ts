@@ -11,7 +11,17 @@ import { ConfigError } from '../errors.js';
 import type { UpstreamConfig } from '../config/schema.js';
 import { parseDuration } from '../util/units.js';
 import { BALANCERS, type Balancer } from './balancers/index.js';
-import type { OutlierSettings } from './health.js';
+import {
+  newTargetHealth,
+  parseExpect,
+  startActiveChecks,
+  withTrial,
+  type ActiveChecks,
+  type HealthCheckSettings,
+  type HealthDeps,
+  type OutlierSettings,
+  type TargetHealth,
+} from './health.js';
 
 export interface Target {
   /** `http://10.0.0.5:9000` — also the metrics/log label. */
@@ -23,10 +33,9 @@ export interface Target {
   /** For https:// targets: the TLS options every connection to it uses (pool and WebSocket tunnels). */
   readonly tls: ConnectionOptions | undefined;
   active: number;
+  /** What balancers read: healthy by the active checks and not ejected (recomputed on transitions only). */
   available: boolean;
-  /** Consecutive connection failures (passive health). */
-  failures: number;
-  ejectionTimer: NodeJS.Timeout | undefined;
+  readonly health: TargetHealth;
 }
 
 export interface Upstream {
@@ -42,6 +51,13 @@ export interface Upstream {
   /** True when insecureSkipVerify is set (warned about at every start). */
   readonly insecure: boolean;
   readonly outlier: OutlierSettings;
+  /** Active probes; undefined when healthCheck is not configured. */
+  readonly healthCheck: HealthCheckSettings | undefined;
+  readonly health: HealthDeps;
+  /** The config it was built from (JSON): a reload with the same keeps this object, state and probes included. */
+  readonly identity: string;
+  /** Running probes (startUpstream), undefined before and after. */
+  checks: ActiveChecks | undefined;
 }
 
 interface PoolEntry {
@@ -122,7 +138,7 @@ export function upstreamTlsOptions(name: string, cfg: UpstreamConfig, baseDir: s
   return { options, key };
 }
 
-export function createUpstream(name: string, cfg: UpstreamConfig, pools: PoolSet, baseDir = ''): Upstream {
+export function createUpstream(name: string, cfg: UpstreamConfig, pools: PoolSet, deps: HealthDeps, baseDir = ''): Upstream {
   const tls = upstreamTlsOptions(name, cfg, baseDir);
   const targets: Target[] = cfg.targets.map((t) => {
     const url = new URL(t.url);
@@ -136,21 +152,60 @@ export function createUpstream(name: string, cfg: UpstreamConfig, pools: PoolSet
       pool: pools.acquire(url.origin, cfg, secure ? tls?.options : undefined, secure ? tls?.key : ''),
       active: 0,
       available: true,
-      failures: 0,
-      ejectionTimer: undefined,
+      health: newTargetHealth(),
     };
   });
-  return {
+  const od = cfg.outlierDetection;
+  const outlier: OutlierSettings = {
+    consecutiveFailures: od.consecutiveFailures,
+    consecutive5xx: od.consecutive5xx,
+    ejectionTime: parseDuration(od.ejectionTime)!,
+    maxEjectionTime: Math.max(parseDuration(od.maxEjectionTime)!, parseDuration(od.ejectionTime)!),
+  };
+  const hc = cfg.healthCheck;
+  const balancer = BALANCERS[cfg.balance](targets);
+  const upstream: Upstream = {
     name,
     targets,
-    balancer: BALANCERS[cfg.balance](targets),
+    // The half-open wrapper only when ejection can happen: with outlier detection off, picks stay direct.
+    balancer: od.consecutiveFailures > 0 || od.consecutive5xx > 0 ? withTrial(balancer, () => upstream) : balancer,
     responseTimeout: parseDuration(cfg.timeouts.response)!,
     idleTimeout: parseDuration(cfg.timeouts.idle)!,
     websocketIdleTimeout: parseDuration(cfg.timeouts.websocketIdle)!,
     insecure: cfg.tls?.insecureSkipVerify === true,
-    outlier: {
-      consecutiveFailures: cfg.outlierDetection.consecutiveFailures,
-      ejectionTime: parseDuration(cfg.outlierDetection.ejectionTime)!,
-    },
+    outlier,
+    healthCheck:
+      hc === undefined
+        ? undefined
+        : {
+            path: hc.path,
+            interval: parseDuration(hc.interval)!,
+            timeout: parseDuration(hc.timeout)!,
+            healthyAfter: hc.healthyAfter,
+            unhealthyAfter: hc.unhealthyAfter,
+            expect: parseExpect(hc.expectStatus),
+          },
+    health: deps,
+    // The TLS key covers the CA/cert file contents: a reload after a certificate rotation builds anew.
+    identity: JSON.stringify([cfg, tls?.key]),
+    checks: undefined,
   };
+  return upstream;
+}
+
+/** Start the active probes (once; a no-op without healthCheck). */
+export function startUpstream(u: Upstream): void {
+  if (u.healthCheck !== undefined && u.checks === undefined) u.checks = startActiveChecks(u, u.healthCheck);
+}
+
+/** Stop probes and ejection timers, and give back the pools (unless the caller closes them all). Nothing of `u` runs afterwards. */
+export async function stopUpstream(u: Upstream, pools: PoolSet | undefined): Promise<void> {
+  const checks = u.checks;
+  u.checks = undefined;
+  for (const t of u.targets) {
+    if (t.health.timer !== undefined) u.health.timers.clearTimeout(t.health.timer);
+    t.health.timer = undefined;
+  }
+  await checks?.stop();
+  await pools?.release(u.targets.map((t) => t.pool));
 }
