@@ -27,6 +27,10 @@ export function renderErrorReference(): string {
     '`{"ok":false,"code":"GW_ERR_CONFIG_INVALID","problems":[{"path":…,"message":…}],"warnings":[]}`, and',
     '`gateway start` logs the event `config.invalid` with `"code":"GW_ERR_CONFIG_INVALID"`.',
     '',
+    'A reload (`POST /reload` on the admin listener, SIGHUP, `--watch`) that fails keeps the previous',
+    'configuration serving; `POST /reload` then answers `GW_ERR_CONFIG_INVALID` (422) or',
+    '`GW_ERR_RELOAD_FAILED` (500) as problem+json with the same lines in `problems`.',
+    '',
   ];
   return lines.join('\n');
 }

@@ -30,6 +30,8 @@ export const ERRORS = {
   GW_ERR_NO_HEALTHY_TARGET: { status: 503, title: 'Service Unavailable', message: 'No upstream target is available.' },
   GW_ERR_SHUTTING_DOWN: { status: 503, title: 'Service Unavailable', message: 'The gateway is shutting down.' },
   GW_ERR_POLICY_FAILED: { status: 500, title: 'Internal Server Error', message: 'A policy failed to handle the request.' },
+  GW_ERR_CONFIG_INVALID: { status: 422, title: 'Unprocessable Content', message: 'The configuration is invalid; the previous one keeps serving.' },
+  GW_ERR_RELOAD_FAILED: { status: 500, title: 'Internal Server Error', message: 'The reload failed; the previous configuration keeps serving.' },
   GW_ERR_INTERNAL: { status: 500, title: 'Internal Server Error', message: 'The gateway failed to handle the request.' },
 } as const satisfies Record<string, { status: number; title: string; message: string }>;
 

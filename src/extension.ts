@@ -11,6 +11,7 @@ import type { RequestTracer } from './observe/tracing/tracer.js';
 import type { UpstreamErrorKind } from './proxy/errors.js';
 import type { RetryReason } from './proxy/retry.js';
 import type { Target } from './upstream/upstream.js';
+import type { Snapshot } from './router/compile.js';
 
 /** Extension points for gateway-wide features (metrics, access log): built per gateway. */
 export interface GatewayExtension {
@@ -27,9 +28,19 @@ export interface GatewayExtension {
   onRetryBudgetExhausted?(ctx: RequestContext): void;
   /** Trace context: sets ctx.traceId and the upstream traceparent before anything can refuse a request. */
   tracer?: RequestTracer;
-  /** Told the gateway once it exists (the in-flight gauge reads it). */
-  bind?(gateway: { readonly requestsInFlight: number }): void;
+  /** Told the gateway once it exists (the in-flight gauge and the target-health gauge read it). */
+  bind?(gateway: GatewayState): void;
+  /** A reload finished (metrics: gateway_config_reloads_total …). */
+  onReload?(ok: boolean): void;
   close?(): void | Promise<void>;
+}
+
+/** What extensions may read of a running gateway. */
+export interface GatewayState {
+  readonly requestsInFlight: number;
+  readonly snapshot: Snapshot;
+  /** Connections closed at once because server.maxConnections was reached. */
+  readonly connectionsDropped: number;
 }
 
 /** Builds the gateway-wide extensions (issue-owned modules plug in here). */

@@ -26,9 +26,11 @@ import type { TlsServerConfig } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import { adoptResponse } from './server/response.js';
 import type { Target } from './upstream/upstream.js';
-import { PoolSet } from './upstream/upstream.js';
-import { recordFailure, stopHealth } from './upstream/health.js';
+import { PoolSet, startUpstream, stopUpstream } from './upstream/upstream.js';
+import { recordFailure, type HealthTimers } from './upstream/health.js';
 import { parseDuration } from './util/units.js';
+import { loadConfigFile } from './config/load.js';
+import { diffConfigs, summarizeDiff, type ReloadResult } from './config/reload.js';
 
 export interface GatewayOptions extends LoggerOptions {
   config: Config;
@@ -40,6 +42,10 @@ export interface GatewayOptions extends LoggerOptions {
   policies?: readonly AnyPolicy[];
   /** The config file's directory, for policies that resolve relative paths. */
   configDir?: string;
+  /** The file the config came from: `POST /reload` (and reloadFromFile) read it again. */
+  configFile?: string;
+  /** The clock of health checks and ejections (tests inject one). */
+  timers?: HealthTimers;
 }
 
 export type { ExtensionFactory, GatewayExtension } from './extension.js';
@@ -54,8 +60,22 @@ export class Gateway implements HandlerHost {
   ready = false;
   metricsHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   readonly tracer: RequestTracer | undefined;
-  private inFlight = 0;
   private drained: (() => void) | undefined;
+  /** Replaced snapshots, oldest first, until their last request finished. */
+  private readonly retired: { snapshot: Snapshot; next: Snapshot }[] = [];
+  private reloading: Promise<unknown> = Promise.resolve();
+  private readonly configFile: string | undefined;
+  private readonly timers: HealthTimers | undefined;
+  private readonly env: Readonly<Record<string, string | undefined>>;
+  connectionsDropped = 0;
+  private readonly countDrop = (): void => {
+    this.connectionsDropped++;
+  };
+  /**
+   * What `POST /reload` on the admin listener runs: read the config file again and reload. Under
+   * `--workers` the CLI points it at the primary, which reloads every worker.
+   */
+  requestReload: () => Promise<ReloadResult> = () => this.reloadFromFile();
   private readonly pools: PoolSet;
   private readonly extensions: GatewayExtension[];
   /** WebSocket tunnels open now (metrics; closed with 1001 at shutdown). */
@@ -74,9 +94,12 @@ export class Gateway implements HandlerHost {
   port = 0;
   adminPort = 0;
 
-  private constructor(snapshot: Snapshot, logger: Logger, services: GatewayServices, pools: PoolSet, extensions: GatewayExtension[], configDir: string) {
+  private constructor(snapshot: Snapshot, logger: Logger, services: GatewayServices, pools: PoolSet, extensions: GatewayExtension[], opts: GatewayOptions) {
     this.snapshot = snapshot;
-    this.configDir = configDir;
+    this.configDir = opts.configDir ?? '';
+    this.configFile = opts.configFile;
+    this.timers = opts.timers;
+    this.env = services.env;
     this.tunnels = new TunnelSet(services.registry);
     this.clientCerts = snapshot.config.server.tls?.clientCa !== undefined;
     this.logger = logger;
@@ -104,20 +127,124 @@ export class Gateway implements HandlerHost {
     const pools = new PoolSet();
     const observers = extensions.flatMap((e) => e.observers ?? []);
     const policies = opts.policies ?? BUILTIN_POLICIES;
-    const snapshot = await compileSnapshot(opts.config, opts.warnings ?? [], { services, pools, observers, policies });
-    return new Gateway(snapshot, logger, services, pools, extensions, opts.configDir ?? '');
+    const snapshot = await compileSnapshot(opts.config, opts.warnings ?? [], { services, pools, observers, policies, ...(opts.timers ? { timers: opts.timers } : {}) });
+    return new Gateway(snapshot, logger, services, pools, extensions, opts);
   }
 
-  requestStarted(): void {
-    this.inFlight++;
+  requestStarted(snapshot: Snapshot): void {
+    snapshot.inFlight++;
   }
 
-  requestFinished(): void {
-    if (--this.inFlight === 0 && this.drained) this.drained();
+  requestFinished(snapshot: Snapshot): void {
+    if (--snapshot.inFlight === 0 && snapshot !== this.snapshot) this.releaseRetired();
+    if (this.drained !== undefined && this.requestsInFlight === 0) this.drained();
   }
 
   get requestsInFlight(): number {
-    return this.inFlight;
+    let n = this.snapshot.inFlight;
+    for (const r of this.retired) n += r.snapshot.inFlight;
+    return n;
+  }
+
+  /**
+   * Swap in a new validated config. In-flight requests finish on the snapshot they started with;
+   * new ones take the new one; what did not change is carried over (upstream pools, health state and
+   * probes, rate-limit buckets, JWT key sets and token cache). When compiling fails (an unreadable key
+   * file …), the old config keeps serving and every problem is logged with its field path.
+   * Reloads run one at a time.
+   */
+  reload(config: Config, warnings: readonly string[] = [], policies: readonly AnyPolicy[] = this.snapshot.policies): Promise<ReloadResult> {
+    const run = this.reloading.then(() => this.swap(config, warnings, policies));
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Read the config file this gateway was started from again, and reload it. */
+  async reloadFromFile(): Promise<ReloadResult> {
+    if (this.configFile === undefined) return this.reloadFailed(['(gateway): started without a config file; nothing to reload from'], 'GW_ERR_RELOAD_FAILED');
+    let loaded;
+    try {
+      loaded = await loadConfigFile(this.configFile, this.env);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      return this.reloadFailed(err.problems);
+    }
+    return this.reload(loaded.config, loaded.warnings, loaded.policies);
+  }
+
+  /** Log every problem (the lines `gateway validate` prints), count the failure; the old config keeps serving. */
+  reloadFailed(problems: readonly string[], code: ReloadResult['code'] = 'GW_ERR_CONFIG_INVALID'): ReloadResult {
+    this.logger.error(
+      { event: 'config.reload_failed', file: this.configFile, problems },
+      `config reload failed with ${problems.length} problem${problems.length === 1 ? '' : 's'}; the previous config keeps serving`,
+    );
+    for (const p of problems) this.logger.error({ event: 'config.problem', file: this.configFile }, p);
+    for (const e of this.extensions) e.onReload?.(false);
+    return { ok: false, code, problems };
+  }
+
+  private async swap(config: Config, warnings: readonly string[], policies: readonly AnyPolicy[]): Promise<ReloadResult> {
+    if (this.draining) return this.reloadFailed(['(gateway): shutting down; reload refused'], 'GW_ERR_RELOAD_FAILED');
+    const started = performance.now();
+    const old = this.snapshot;
+    let next: Snapshot;
+    try {
+      next = await compileSnapshot(config, warnings, {
+        services: this.services,
+        pools: this.pools,
+        previous: old,
+        observers: old.observers,
+        policies,
+        ...(this.timers ? { timers: this.timers } : {}),
+      });
+    } catch (err) {
+      if (err instanceof ConfigError) return this.reloadFailed(err.problems);
+      this.logger.error({ event: 'config.reload_error', err }, 'config reload failed unexpectedly');
+      return this.reloadFailed([`(gateway): ${(err as Error).message}`], 'GW_ERR_RELOAD_FAILED');
+    }
+    if (this.draining) {
+      await disposeSnapshot(next, old, this.pools);
+      return this.reloadFailed(['(gateway): shutting down; reload refused'], 'GW_ERR_RELOAD_FAILED');
+    }
+    // Certificates and keys are read again on every reload (renewed files, or new ones named in
+    // server.tls). One that fails to load fails the whole reload: no partially applied config.
+    if (this.tls !== undefined && config.server.tls !== undefined && !this.reloadTls(config.server.tls)) {
+      await disposeSnapshot(next, old, this.pools);
+      return this.reloadFailed(['server.tls: a certificate, key or CA file could not be loaded (the tls.reload_failed line says why); the previous certificates keep serving']);
+    }
+    for (const u of next.upstreams.values()) {
+      if (u.insecure && old.upstreams.get(u.name) !== u) {
+        this.logger.warn({ event: 'config.insecure_upstream', upstream: u.name }, `upstream ${u.name}: insecureSkipVerify is on: its TLS certificates are not verified`);
+      }
+    }
+    // The swap: one reference. handle.ts reads it once per request.
+    this.snapshot = next;
+    if (this.ready) for (const u of next.upstreams.values()) startUpstream(u);
+    for (const l of this.listeners) l.apply(config.server);
+    this.retired.push({ snapshot: old, next });
+    this.releaseRetired();
+    const ms = Math.round((performance.now() - started) * 10) / 10;
+    const diff = diffConfigs(old.config, config);
+    for (const w of next.warnings) this.logger.warn({ event: 'config.warning' }, w);
+    if (diff.restartRequired.length > 0) {
+      this.logger.warn({ event: 'config.restart_required', fields: diff.restartRequired }, `changed fields take effect on restart: ${diff.restartRequired.join(', ')}`);
+    }
+    this.logger.info(
+      { event: 'config.reloaded', file: this.configFile, ms, routes: next.routes.length, added: diff.added, removed: diff.removed, changed: diff.changed, upstreamsChanged: diff.upstreamsChanged },
+      `config reloaded in ${ms} ms: ${summarizeDiff(diff)}`,
+    );
+    for (const e of this.extensions) e.onReload?.(true);
+    return { ok: true, problems: [], diff, ms };
+  }
+
+  /** Dispose retired snapshots, oldest first, once they and all older ones have no request left. */
+  private releaseRetired(): void {
+    while (this.retired.length > 0 && this.retired[0]!.snapshot.inFlight === 0) {
+      const { snapshot, next } = this.retired.shift()!;
+      disposeSnapshot(snapshot, next, this.pools).catch((err: unknown) =>
+        this.logger.error({ event: 'config.dispose_failed', err }, 'releasing the previous config failed'),
+      );
+    }
   }
 
   onUpstreamError(ctx: RequestContext, target: Target, kind: UpstreamErrorKind, err: Error): void {
@@ -126,7 +253,7 @@ export class Gateway implements HandlerHost {
       'upstream request failed',
     );
     const upstream = ctx.route?.upstream;
-    if (upstream) recordFailure(upstream, target, kind, this.logger);
+    if (upstream) recordFailure(upstream, target, kind);
     for (const e of this.extensions) e.onUpstreamError?.(ctx, target, kind, err);
   }
 
@@ -191,16 +318,16 @@ export class Gateway implements HandlerHost {
       }
     }
     const entry = this.entry;
-    const main = createProxyListener(cfg.server, entry, this.logger, this.tls, upgradeEntry(entry));
+    const main = createProxyListener(cfg.server, entry, this.logger, this.tls, upgradeEntry(entry), this.countDrop);
     this.listeners.push(main);
     this.port = await listen(main.server, cfg.server.port, cfg.server.host);
     if (cfg.server.h2c !== undefined) {
-      const h2c = createH2cListener(cfg.server, entry, this.logger);
+      const h2c = createH2cListener(cfg.server, entry, this.logger, this.countDrop);
       this.listeners.push(h2c);
       this.h2cPort = await listen(h2c.server, cfg.server.h2c.port, cfg.server.h2c.host ?? cfg.server.host);
     }
     if (cfg.server.redirectHttp !== undefined && this.tls !== undefined) {
-      const redirect = createRedirectListener(cfg.server, () => this.port, this.logger);
+      const redirect = createRedirectListener(cfg.server, () => this.port, this.logger, this.countDrop);
       this.listeners.push(redirect);
       this.redirectPort = await listen(redirect.server, cfg.server.redirectHttp.port, cfg.server.redirectHttp.host ?? cfg.server.host);
     }
@@ -209,6 +336,7 @@ export class Gateway implements HandlerHost {
       this.adminPort = await listen(this.admin, cfg.admin.port, cfg.admin.host);
     }
     this.ready = true;
+    for (const u of this.snapshot.upstreams.values()) startUpstream(u);
     for (const w of this.snapshot.warnings) this.logger.warn({ event: 'config.warning' }, w);
     this.logger.info(
       { event: 'gateway.started', port: this.port, host: cfg.server.host, adminPort: this.adminPort || undefined, routes: this.snapshot.routes.length },
@@ -229,12 +357,14 @@ export class Gateway implements HandlerHost {
   private async shutdown(graceMs: number): Promise<void> {
     this.draining = true;
     this.ready = false;
-    this.logger.info({ event: 'gateway.draining', inFlight: this.inFlight, graceMs }, 'draining');
+    this.logger.info({ event: 'gateway.draining', inFlight: this.requestsInFlight, graceMs }, 'draining');
     const listeners = this.listeners;
-    const closed = Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
+    // Stop accepting; every HTTP/1.x response written from now on, also of requests already under
+    // way, says Connection: close; HTTP/2 sessions get GOAWAY.
+    const closed = Promise.all(listeners.map((l) => l.drain()));
     for (const l of listeners) l.closeIdle();
     this.tls?.close();
-    if (this.inFlight > 0) {
+    if (this.requestsInFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
         this.drained = () => {
@@ -243,18 +373,24 @@ export class Gateway implements HandlerHost {
         };
       });
     }
-    const abandoned = this.inFlight;
+    const abandoned = this.requestsInFlight;
     // WebSocket tunnels still open after the grace period get a 1001 close frame each way.
     await this.tunnels.closeAll();
     for (const l of listeners) l.closeAll();
     await closed;
-    for (const upstream of this.snapshot.upstreams.values()) stopHealth(upstream);
+    // The servers' own close now (drain used net.Server's): http.Server's stops the timer that enforces the request timeouts.
+    for (const l of listeners) l.server.close(() => undefined);
+    await this.reloading;
+    // Probes and ejection timers of every snapshot still held stop here; the pools close below.
+    const all = [this.snapshot, ...this.retired.map((r) => r.snapshot)];
+    for (const s of all) for (const u of s.upstreams.values()) await stopUpstream(u, undefined);
     await this.pools.closeAll(abandoned > 0);
     if (this.admin) {
       const admin = this.admin;
       admin.closeAllConnections();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
     }
+    for (const r of this.retired.splice(0)) await disposeSnapshot(r.snapshot, r.next);
     await disposeSnapshot(this.snapshot);
     for (const e of this.extensions) await e.close?.();
     this.logger.info({ event: 'gateway.stopped', abandoned }, 'stopped');

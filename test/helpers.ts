@@ -14,7 +14,8 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.js';
 import { ConfigError } from '../src/errors.js';
-import { Gateway } from '../src/gateway.js';
+import { Gateway, type GatewayOptions } from '../src/gateway.js';
+import type { HealthTimers } from '../src/upstream/health.js';
 import { startDemoBackend, type DemoBackend } from '../src/demo-backend.js';
 
 export { startDemoBackend, type DemoBackend };
@@ -36,7 +37,7 @@ export interface TestGateway {
 export async function startGateway(
   yaml: string,
   env: Record<string, string | undefined> = {},
-  opts: { policies?: readonly AnyPolicy[] } = {},
+  opts: { policies?: readonly AnyPolicy[] } & Pick<GatewayOptions, 'configFile' | 'timers'> = {},
 ): Promise<TestGateway> {
   const { config, warnings, policies } = parseConfig(yaml, { ...process.env, ...env }, 'config', opts.policies);
   const patched = structuredClone(config) as typeof config & { server: { port: number }; admin: { port: number } };
@@ -52,7 +53,7 @@ export async function startGateway(
     },
   });
   const logger = pino({ level: config.logging.level === 'info' ? 'debug' : config.logging.level, base: null }, sink);
-  const gateway = await Gateway.create({ config: patched, warnings, logger, env: { ...process.env, ...env }, policies });
+  const gateway = await Gateway.create({ config: patched, warnings, logger, env: { ...process.env, ...env }, policies, ...(opts.configFile !== undefined ? { configFile: opts.configFile } : {}), ...(opts.timers !== undefined ? { timers: opts.timers } : {}) });
   const { port, adminPort } = await gateway.start();
   return {
     gateway,
@@ -201,6 +202,8 @@ const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
 
 export interface GatewayProcess {
   child: ChildProcess;
+  /** The config file it was started with (tests rewrite it to reload). */
+  file: string;
   /** Every line of its standard output so far, parsed. */
   lines: Array<Record<string, unknown>>;
   /** The ports of the first `count` gateway.started lines (one per worker); rejects if it exits first. */
@@ -219,10 +222,53 @@ export function spawnGateway(yaml: string, args: string[] = []): GatewayProcess 
   const startedLines = () => lines.filter((l) => l['event'] === 'gateway.started') as unknown as Array<{ port: number; adminPort: number }>;
   return {
     child,
+    file: cfg,
     lines,
     // An upper bound, not a speed check: --workers 2 starts three processes that each load the whole
     // module graph, which took over 10 s on the shared 2-core machine at load average 24.
     started: (count = 1) =>
       Promise.race([waitFor(() => startedLines().length >= count, 30_000, 'gateway.started').then(() => startedLines().slice(0, count)), exited]),
   };
+}
+
+/**
+ * A hand-driven clock for health checks and ejections: advance() fires the timers that are due,
+ * only those pending when it was called (a probe's own timeout, set while firing, waits for the next).
+ */
+export class ManualTimers implements HealthTimers {
+  private seq = 0;
+  private t = 1_000_000;
+  private readonly pending = new Map<number, { at: number; fn: () => void }>();
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.pending.set(id, { at: this.t + ms, fn });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.pending.delete(handle as number);
+  }
+  now(): number {
+    return this.t;
+  }
+  random(): number {
+    return 0.5;
+  }
+  advance(ms: number): void {
+    const end = this.t + ms;
+    const due = [...this.pending].filter(([, p]) => p.at <= end).sort((a, b) => a[1].at - b[1].at);
+    for (const [id, p] of due) {
+      if (!this.pending.has(id)) continue;
+      this.pending.delete(id);
+      this.t = Math.max(this.t, p.at);
+      p.fn();
+    }
+    this.t = end;
+  }
+}
+
+/** Write a config file for a gateway that reloads from it; returns its path. */
+export function writeConfigFile(yaml: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'gw-cfg-')), 'gateway.yaml');
+  writeFileSync(file, yaml);
+  return file;
 }

@@ -9,6 +9,7 @@ import { Duration, Size, Strict } from './types.js';
 import { policyGlobalFields, policyRouteFields } from '../policies/fields.js';
 import { MetricsSchema, TracingSchema } from '../observe/schema.js';
 import { matchOptionFields, PathsSchema } from '../router/schema.js';
+import { HealthCheckSchema, OutlierDetectionSchema } from '../upstream/schema.js';
 
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'] as const;
 
@@ -102,6 +103,16 @@ export const ServerSchema = Strict(
       ),
     ),
     http2: Http2Schema,
+    maxConnections: Type.Integer({
+      minimum: 0,
+      default: 10_000,
+      description: 'Most client connections open at once (per process); a connection beyond it is closed at once and counted in gateway_connections_dropped_total. 0 = no limit.',
+    }),
+    maxRequestsPerConnection: Type.Integer({
+      minimum: 0,
+      default: 0,
+      description: 'Requests served on one keep-alive connection before the gateway answers with Connection: close (spreads clients over workers and hosts). 0 = no limit.',
+    }),
   },
   { default: {}, description: 'The proxy listener.' },
 );
@@ -177,17 +188,8 @@ export const UpstreamSchema = Strict({
     { default: {} },
   ),
   connections: Type.Integer({ minimum: 1, maximum: 100_000, default: 128, description: 'Most open connections per target.' }),
-  outlierDetection: Strict(
-    {
-      consecutiveFailures: Type.Integer({
-        minimum: 0,
-        default: 5,
-        description: 'Connection failures (refused, timed out) in a row before a target is taken out of rotation; 0 disables.',
-      }),
-      ejectionTime: Duration('How long an ejected target stays out before it is tried again.', '10s'),
-    },
-    { default: {}, description: 'Passive health: take targets that stop answering out of rotation.' },
-  ),
+  outlierDetection: OutlierDetectionSchema,
+  healthCheck: Type.Optional(HealthCheckSchema),
   keepAlive: Duration('How long an idle upstream connection is kept for reuse.', '60s'),
   retries: Type.Optional(RetriesSchema),
   tls: Type.Optional(

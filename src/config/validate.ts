@@ -15,6 +15,7 @@ import { policyView } from './policy-view.js';
 export type { Problems } from '../pipeline/contract.js';
 import { compilePathPattern } from '../router/pattern.js';
 import { missingPackageProblems, type ResolvePackage } from './optional-packages.js';
+import { parseDuration } from '../util/units.js';
 
 /** `/routes/2/upstream` → `routes[2].upstream` */
 export function fieldPath(pointer: string): string {
@@ -108,9 +109,55 @@ function problems(): Problems {
   };
 }
 
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', '']);
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+
+/** Whether two listen addresses can collide on one port (equal, one a wildcard, or both loopback names). */
+export function hostsOverlap(a: string, b: string): boolean {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  if (x === y || WILDCARD_HOSTS.has(x) || WILDCARD_HOSTS.has(y)) return true;
+  return (x === 'localhost' && LOOPBACK_NAMES.has(y)) || (y === 'localhost' && LOOPBACK_NAMES.has(x));
+}
+
+/** Listener and upstream-health rules (kept apart from the route rules below). */
+function checkListenersAndHealth(config: Config, p: Problems): void {
+  const { server, admin } = config;
+  if (admin.enabled && server.port !== 0 && admin.port === server.port && hostsOverlap(server.host, admin.host)) {
+    p.add(
+      'admin.port',
+      `${admin.port} is also server.port, on an overlapping address (admin.host ${JSON.stringify(admin.host)}, server.host ${JSON.stringify(server.host)}): the admin listener needs a port of its own`,
+    );
+  }
+  const headers = parseDuration(server.headersTimeout);
+  const request = parseDuration(server.requestTimeout);
+  if (headers !== undefined && request !== undefined && request > 0 && headers > request) {
+    p.add('server.headersTimeout', `must be at most server.requestTimeout (${server.requestTimeout}): the head is part of the request`);
+  }
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    const at = `upstreams.${/^[A-Za-z_$][\w$-]*$/.test(name) ? name : JSON.stringify(name)}`;
+    const od = u.outlierDetection;
+    const base = parseDuration(od.ejectionTime);
+    const max = parseDuration(od.maxEjectionTime);
+    if (base !== undefined && max !== undefined && max < base) p.add(`${at}.outlierDetection.maxEjectionTime`, `must be at least ejectionTime (${od.ejectionTime})`);
+    const hc = u.healthCheck;
+    if (hc === undefined) continue;
+    const interval = parseDuration(hc.interval);
+    const timeout = parseDuration(hc.timeout);
+    if (interval !== undefined && interval < 100) p.add(`${at}.healthCheck.interval`, 'must be at least 100ms');
+    if (interval !== undefined && timeout !== undefined && timeout > interval) p.add(`${at}.healthCheck.timeout`, `must be at most the interval (${hc.interval})`);
+    if (timeout === 0) p.add(`${at}.healthCheck.timeout`, 'must be more than 0');
+    hc.expectStatus.forEach((range, i) => {
+      const [lo, hi] = range.split('-').map(Number);
+      if (hi !== undefined && lo! > hi) p.add(`${at}.healthCheck.expectStatus[${i}]`, `the range ${range} is empty (low end above high end)`);
+    });
+  }
+}
+
 /** Cross-field rules the schema alone cannot say. */
 function checkSemantics(config: Config, p: Problems): void {
   checkProtocols(config, p);
+  checkListenersAndHealth(config, p);
   const upstreamNames = Object.keys(config.upstreams);
   const seen = new Map<string, number>();
   config.routes.forEach((route, i) => {

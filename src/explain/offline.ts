@@ -22,7 +22,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import { compileSnapshot, disposeSnapshot, type CompiledRoute, type Snapshot } from '../router/compile.js';
 import { createHandler, type HandlerHost } from '../server/handle.js';
 import { createProxyServer, type ProxyServer } from '../server/listener.js';
-import { stopHealth } from '../upstream/health.js';
+import { stopUpstream } from '../upstream/upstream.js';
 import type { Target } from '../upstream/upstream.js';
 import { memorySocketPair } from './memory-socket.js';
 import { RecordingPools, type UpstreamCall } from './recording-pool.js';
@@ -287,7 +287,7 @@ export class OfflineGateway {
   }
 
   async close(): Promise<void> {
-    for (const upstream of this.snapshot.upstreams.values()) stopHealth(upstream);
+    for (const upstream of this.snapshot.upstreams.values()) await stopUpstream(upstream, undefined);
     await disposeSnapshot(this.snapshot);
     await this.#pools.closeAll();
   }

@@ -108,6 +108,7 @@ export const createObservability: ExtensionFactory = async (config, { logger }) 
       logger.warn({ event: 'metrics.scrape_failed', reason: err.message }, 'a /metrics scrape failed'),
     );
     ext.bind = (gateway) => metrics.bindInFlight(gateway);
+    ext.onReload = (ok) => metrics.configReloaded(ok);
     ext.onUpstreamError = (ctx, target, kind) => metrics.upstreamError(ctx.upstreamName, target.origin, kind);
     const retries = new Counter({ name: 'gateway_upstream_retries_total', help: 'Tries sent again after a failure, by upstream and reason (connect-failure, reset, timeout or the status).', labelNames: ['upstream', 'reason'], registers: [metrics.registry] });
     const exhausted = new Counter({ name: 'gateway_upstream_retry_budget_exhausted_total', help: 'Retries refused because the upstream\'s retry budget was spent.', labelNames: ['upstream'], registers: [metrics.registry] });

@@ -14,7 +14,7 @@ import { runResponseHooks } from '../pipeline/chain.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { CompiledRoute } from '../router/compile.js';
 import { replyError } from '../server/respond.js';
-import { recordSuccess } from '../upstream/health.js';
+import { recordResponse } from '../upstream/health.js';
 import type { Target } from '../upstream/upstream.js';
 import { classifyUpstreamError, upstreamErrorCode } from './errors.js';
 import type { UpstreamEvents } from './forward.js';
@@ -153,7 +153,7 @@ export function openTunnel(ctx: RequestContext, route: CompiledRoute, headers: s
   // The upstream refused the upgrade (or ignored it): its answer goes to the client as is.
   req.on('response', (res: IncomingMessage) => {
     if (!settle()) return;
-    recordSuccess(target);
+    recordResponse(route.upstream, target, res.statusCode ?? 502);
     passRefusal(ctx, res);
   });
 
@@ -162,7 +162,7 @@ export function openTunnel(ctx: RequestContext, route: CompiledRoute, headers: s
       upstreamSocket.destroy();
       return;
     }
-    recordSuccess(target);
+    recordResponse(route.upstream, target, 101);
     if (ctx.done || client.destroyed) {
       upstreamSocket.destroy();
       return;

@@ -18,7 +18,8 @@ import {
   type RequestObserver,
   type RouteInfo,
 } from '../pipeline/contract.js';
-import { createUpstream, type PoolSet, type Upstream } from '../upstream/upstream.js';
+import { createUpstream, stopUpstream, upstreamIdentity, type PoolSet, type Upstream } from '../upstream/upstream.js';
+import { REAL_TIMERS, type HealthTimers } from '../upstream/health.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { compileTrustedProxies, type TrustedProxies } from '../util/ip.js';
 import { compileStrippedHeaders } from '../proxy/headers.js';
@@ -91,6 +92,11 @@ export interface Snapshot {
   readonly observers: readonly RequestObserver[];
   readonly maxBodySize: number;
   readonly warnings: readonly string[];
+  /**
+   * Requests that started on this snapshot and have not finished (the one mutable field): a
+   * retired snapshot's resources are released only once it is 0.
+   */
+  inFlight: number;
 }
 
 export function compileMatcher(route: RouteConfig): RouteMatcher {
@@ -156,8 +162,14 @@ export interface CompileOptions {
   pools: PoolSet;
   /** The policy registry: the built-ins and any plugins, passed in by whoever composes the gateway. */
   policies: readonly AnyPolicy[];
-  previousState?: ReadonlyMap<string, unknown>;
+  /**
+   * The snapshot being replaced (a reload): upstreams whose config is the same are carried over
+   * whole (pools, health state, running probes), and each policy's setup() gets its previous state.
+   */
+  previous?: Snapshot;
   observers?: readonly RequestObserver[];
+  /** The clock of health checks and ejections (tests inject one). */
+  timers?: HealthTimers;
 }
 
 /** Merge `defaults` under the route: a field the route sets wins whole (no deep merge of policy config). */
@@ -177,15 +189,44 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
   /** One retry budget per upstream for this snapshot (a reload starts them full again). */
   const budgets = new Map<string, RetryBudget>();
   const upstreams = new Map<string, Upstream>();
-  for (const [name, cfg] of Object.entries(config.upstreams)) upstreams.set(name, createUpstream(name, cfg, opts.pools, opts.services.configDir));
+  const deps = { logger: opts.services.logger, timers: opts.timers ?? REAL_TIMERS };
+  const made: Upstream[] = [];
+  for (const [name, cfg] of Object.entries(config.upstreams)) {
+    const prev = opts.previous?.upstreams.get(name);
+    if (prev !== undefined && prev.identity === upstreamIdentity(name, cfg, opts.services.configDir)) upstreams.set(name, prev);
+    else {
+      const u = createUpstream(name, cfg, opts.pools, deps, opts.services.configDir);
+      made.push(u);
+      upstreams.set(name, u);
+    }
+  }
+  try {
+    return await compileWith(config, warnings, opts, upstreams);
+  } catch (err) {
+    // Nothing of a failed compile may linger: give back the pools the new upstreams took.
+    for (const u of made) await stopUpstream(u, opts.pools);
+    throw err;
+  }
+}
 
+async function compileWith(config: Config, warnings: readonly string[], opts: CompileOptions, upstreams: Map<string, Upstream>): Promise<Snapshot> {
   const policies = sortPolicies(opts.policies);
   const policyState = new Map<string, unknown>();
   const stripped = new Set<string>();
-  for (const policy of policies) {
-    const shared = policy.setup ? await policy.setup(policyView(policy, config), opts.services, opts.previousState?.get(policy.name)) : undefined;
-    policyState.set(policy.name, shared);
-    for (const h of policy.strippedRequestHeaders?.(shared) ?? []) stripped.add(h.toLowerCase());
+  try {
+    for (const policy of policies) {
+      const shared = policy.setup ? await policy.setup(policyView(policy, config), opts.services, opts.previous?.policyState.get(policy.name)) : undefined;
+      policyState.set(policy.name, shared);
+      for (const h of policy.strippedRequestHeaders?.(shared) ?? []) stripped.add(h.toLowerCase());
+    }
+  } catch (err) {
+    // A failed reload leaves the serving snapshot as it was: release only what this attempt made
+    // (to dispose(), the previous state is the one "taking over").
+    for (const policy of policies) {
+      const state = policyState.get(policy.name);
+      if (state !== undefined) await policy.dispose?.(state, opts.previous?.policyState.get(policy.name));
+    }
+    throw err;
   }
   const instantiate = (policy: AnyPolicy, value: unknown, route: RouteInfo | undefined, into: PolicyHooks[], timeouts: number[]): void => {
     if (policy.config !== undefined && value === undefined) return;
@@ -247,6 +288,7 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
     maxBodySize: serverMax === 0 ? Infinity : serverMax,
     maxRawHeaders: 2 * config.server.maxHeaderCount,
     warnings: [...warnings, ...routeWarnings(routes, router)],
+    inFlight: 0,
   };
 }
 
@@ -271,10 +313,16 @@ export function describeRoutes(snapshot: Snapshot): unknown[] {
   }));
 }
 
-/** Release what compileSnapshot set up for policies (timers, connections). Pools are the PoolSet's. */
-export async function disposeSnapshot(snapshot: Snapshot, next?: Snapshot): Promise<void> {
+/**
+ * Release what compileSnapshot set up and `next` (the snapshot that replaced this one) did not take
+ * over: policy state (timers, connections) and upstreams (probes, ejection timers, pools). Without
+ * `pools` the caller closes every pool itself.
+ */
+export async function disposeSnapshot(snapshot: Snapshot, next?: Snapshot, pools?: PoolSet): Promise<void> {
   for (const policy of snapshot.policies) {
     const state = snapshot.policyState.get(policy.name);
     if (state !== undefined) await policy.dispose?.(state, next?.policyState.get(policy.name));
   }
+  const kept = new Set(next?.upstreams.values() ?? []);
+  for (const u of snapshot.upstreams.values()) if (!kept.has(u)) await stopUpstream(u, pools);
 }

@@ -32,8 +32,9 @@ export interface HandlerHost extends Omit<TunnelHost, 'exchangeOver'> {
   readonly tracer?: RequestTracer | undefined;
   /** server.tls.clientCa is set: read the verified client certificate's subject. */
   readonly clientCerts?: boolean;
-  requestStarted(): void;
-  requestFinished(): void;
+  /** Counted per snapshot: a replaced snapshot is released once its last request finished. */
+  requestStarted(snapshot: Snapshot): void;
+  requestFinished(snapshot: Snapshot): void;
 }
 
 /** The one property the gateway adds to a ServerResponse (one hidden-class transition, not three). */
@@ -98,7 +99,7 @@ function onResponseClose(this: WithCtx): void {
       ctx.log.error({ event: 'observer.error', err }, 'request observer failed');
     }
   }
-  host.requestFinished();
+  host.requestFinished(snapshot);
 }
 
 /** A WebSocket tunnel closed: the exchange is over (done hooks, observers, in-flight count). */
@@ -152,7 +153,7 @@ export function createHandler(host: HandlerHost): RequestEntry {
     const snapshot = host.snapshot;
     const ctx = new RequestContext(req, res, host.logger);
     (res as WithCtx)[CTX] = { ctx, snapshot, host };
-    host.requestStarted();
+    host.requestStarted(snapshot);
     res.on('close', onResponseClose); // fires once; `on` spares the once-wrapper per request
     try {
       handleRequest(ctx, snapshot, expectContinue, upgradeHead);

@@ -2,7 +2,7 @@
 import http, { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import http2, { type Http2Session } from 'node:http2';
-import type { Server, Socket } from 'node:net';
+import net, { type Server, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { GatewayH2Response } from './h2.js';
 import type { TlsTerminator } from './tls.js';
@@ -54,19 +54,104 @@ function responseInProgress(socket: TrackedSocket): GatewayResponse | undefined 
   return res !== undefined && !res.writableFinished && !res.destroyed ? res : undefined;
 }
 
-/** A listening server and how to close its connections (node:http2 servers have no closeAllConnections). */
+/** A listening server and how to drain and close its connections (node:http2 servers have no closeAllConnections). */
 export interface ProxyListener {
   readonly server: Server;
-  /** Stop accepting; close idle keep-alive connections; HTTP/2 sessions get GOAWAY and finish their streams. */
+  /**
+   * Start draining: stop accepting; from now on every HTTP/1.x response written — also of requests
+   * already under way — carries Connection: close, and HTTP/2 sessions get GOAWAY (they finish the
+   * streams they have). Resolves once every connection has ended.
+   */
+  drain(): Promise<void>;
+  /** Close idle keep-alive connections; HTTP/2 sessions get GOAWAY and finish their streams. */
   closeIdle(): void;
   /** Close every connection now (after the grace period). */
   closeAll(): void;
+  /** Take over the limits a reload may change (the rest is fixed at start). */
+  apply(cfg: ServerConfig): void;
 }
 
-function httpOptions(cfg: ServerConfig) {
+/** Responses written on a connection so far (for maxRequestsPerConnection). */
+const SERVED = Symbol('gateway.served');
+type CountedSocket = Socket & { [SERVED]?: number };
+
+/**
+ * Per listener: its HTTP/1.x response class, whose writeHead says Connection: close while draining
+ * and once a connection served maxRequestsPerConnection responses. A keep-alive client then stops
+ * sending on this connection instead of racing the close (Envoy's drain); it is decided when the
+ * head is written, so it covers requests already in flight at SIGTERM. Not Node's
+ * maxRequestsPerSocket: that one says Connection: close but keeps the connection open (and answers
+ * 503 to what comes next); here the connection really ends after the response.
+ * The check is installed only while needed (draining, or maxRequestsPerConnection set): until then
+ * responses use GatewayResponse's writeHead with no extra call.
+ */
+interface ResponseControl {
+  readonly Response: typeof GatewayResponse;
+  drain(): void;
+  setMaxRequests(n: number): void;
+}
+
+function responseControl(): ResponseControl {
+  const writeHead = GatewayResponse.prototype.writeHead;
+  let draining = false;
+  let maxRequests = 0;
+  class ListenerResponse extends GatewayResponse {}
+  const checkedWriteHead = function (this: GatewayResponse, ...args: Parameters<typeof writeHead>) {
+    if (draining) this.shouldKeepAlive = false;
+    else if (maxRequests > 0) {
+      const socket = this.req.socket as CountedSocket;
+      if ((socket[SERVED] = (socket[SERVED] ?? 0) + 1) >= maxRequests) this.shouldKeepAlive = false;
+    }
+    return writeHead.apply(this, args);
+  } as typeof writeHead;
+  // Assigned, never deleted (a delete can turn the prototype into a slow dictionary-mode object).
+  let installed = false;
+  const install = () => {
+    const need = draining || maxRequests > 0;
+    if (need === installed) return;
+    installed = need;
+    ListenerResponse.prototype.writeHead = need ? checkedWriteHead : writeHead;
+  };
+  return {
+    Response: ListenerResponse,
+    drain() {
+      draining = true;
+      install();
+    },
+    setMaxRequests(n) {
+      maxRequests = n;
+      install();
+    },
+  };
+}
+
+/** net.Server's limit: a connection beyond it is closed at once (and 'drop' is emitted, counted by the caller). */
+function applyMaxConnections(server: Server, cfg: ServerConfig): void {
+  server.maxConnections = cfg.maxConnections === 0 ? Infinity : cfg.maxConnections;
+}
+
+/** The HTTP/1.x limits a reload may change (http.Server, and the HTTP/1.1 side of an ALPN listener). */
+function applyHttpTimeouts(server: Server, cfg: ServerConfig): void {
+  const h1 = server as unknown as Pick<http.Server, 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout'>;
+  h1.headersTimeout = parseDuration(cfg.headersTimeout)!;
+  h1.requestTimeout = parseDuration(cfg.requestTimeout)!;
+  h1.keepAliveTimeout = parseDuration(cfg.keepAliveTimeout)!;
+}
+
+/**
+ * Stop accepting with net.Server's close, not http.Server's: that one (Node >= 19) also closes idle
+ * keep-alive connections at once, and a client may be writing its next request on one that very
+ * moment — a request lost without an answer. Idle connections are closed a moment later by the
+ * gateway (closeIdle), after busy clients have been told Connection: close.
+ */
+function stopAccepting(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+}
+
+function httpOptions(cfg: ServerConfig, Response: typeof GatewayResponse = GatewayResponse) {
   return {
     IncomingMessage,
-    ServerResponse: GatewayResponse,
+    ServerResponse: Response,
     maxHeaderSize: parseSize(cfg.maxHeaderSize)!,
     requestTimeout: parseDuration(cfg.requestTimeout)!,
     headersTimeout: parseDuration(cfg.headersTimeout)!,
@@ -118,14 +203,23 @@ function wire(server: Server, handle: Handle, logger: Logger, upgrade: UpgradeEn
 }
 
 /** Tracks the connections of a node:http2 server (sessions, and HTTP/1.1 sockets on an ALPN listener). */
-function trackedHttp2(server: Server, logger: Logger): ProxyListener {
+function trackedHttp2(server: Server, logger: Logger, cfg: ServerConfig, onDrop: () => void, control: ResponseControl | undefined): ProxyListener {
   const sessions = new Set<Http2Session>();
   const sockets = new Set<Socket>();
+  let draining = false;
+  let maxRequests = 0;
   server.on('session', (session: Http2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
     session.on('error', (err: NodeJS.ErrnoException) => logger.debug({ event: 'h2.session_error', code: err.code, reason: err.message }, 'HTTP/2 session error'));
     session.on('goaway', () => undefined);
+    // maxRequestsPerConnection for HTTP/2: after that many streams the session gets GOAWAY (close()
+    // sends it) and finishes the streams it has; the client opens a new connection for the next.
+    let streams = 0;
+    session.on('stream', () => {
+      if (maxRequests > 0 && ++streams >= maxRequests && !session.closed) session.close();
+    });
+    if (draining) session.close();
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     sockets.add(socket);
@@ -135,8 +229,16 @@ function trackedHttp2(server: Server, logger: Logger): ProxyListener {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  return {
+  server.on('drop', onDrop);
+  const listener: ProxyListener = {
     server,
+    drain() {
+      draining = true;
+      control?.drain();
+      // GOAWAY is HTTP/2's drain signal: no new streams on this session, the open ones finish.
+      for (const session of sessions) if (!session.closed) session.close();
+      return stopAccepting(server);
+    },
     closeIdle() {
       for (const session of sessions) if (!session.closed) session.close();
       const idle = (server as Partial<http.Server>).closeIdleConnections;
@@ -146,28 +248,72 @@ function trackedHttp2(server: Server, logger: Logger): ProxyListener {
       for (const session of sessions) session.destroy();
       for (const socket of sockets) socket.destroy();
     },
+    apply(next) {
+      maxRequests = next.maxRequestsPerConnection;
+      applyMaxConnections(server, next);
+      // The HTTP/1.1 side of an ALPN listener takes its limits from these (as http.Server does).
+      if (control !== undefined) {
+        applyHttpTimeouts(server, next);
+        control.setMaxRequests(next.maxRequestsPerConnection);
+      }
+    },
   };
+  listener.apply(cfg);
+  return listener;
 }
 
-function plainListener(server: Server & { closeIdleConnections(): void; closeAllConnections(): void }): ProxyListener {
-  return { server, closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
+function plainListener(
+  server: Server & { closeIdleConnections(): void; closeAllConnections(): void },
+  cfg: ServerConfig,
+  onDrop: () => void,
+  control: ResponseControl | undefined,
+): ProxyListener {
+  server.on('drop', onDrop);
+  const listener: ProxyListener = {
+    server,
+    drain() {
+      control?.drain();
+      return stopAccepting(server);
+    },
+    closeIdle: () => server.closeIdleConnections(),
+    closeAll: () => server.closeAllConnections(),
+    apply(next) {
+      applyHttpTimeouts(server, next);
+      applyMaxConnections(server, next);
+      control?.setMaxRequests(next.maxRequestsPerConnection);
+    },
+  };
+  listener.apply(cfg);
+  return listener;
 }
+
+/** Counted (gateway_connections_dropped_total) by the caller, not logged: a flood of them must not flood the log. */
+const NO_DROP_COUNT = (): void => undefined;
 
 /**
  * The proxy listener: plain HTTP/1.1, or with TLS: HTTPS/1.1 and (unless http2.enabled is false)
- * HTTP/2 by ALPN on the same port.
+ * HTTP/2 by ALPN on the same port. maxConnections, maxRequestsPerConnection and the drain apply to
+ * all three (HTTP/2 sessions: GOAWAY).
  */
-export function createProxyListener(cfg: ServerConfig, handle: Handle, logger: Logger, tls?: TlsTerminator, upgrade?: UpgradeEntry): ProxyListener {
+export function createProxyListener(
+  cfg: ServerConfig,
+  handle: Handle,
+  logger: Logger,
+  tls?: TlsTerminator,
+  upgrade?: UpgradeEntry,
+  onDrop: () => void = NO_DROP_COUNT,
+): ProxyListener {
+  const control = responseControl();
   if (tls === undefined) {
-    const server = createProxyServer(cfg, handle, logger, upgrade);
-    return plainListener(server);
+    const server = createProxyServer(cfg, handle, logger, upgrade, control.Response);
+    return plainListener(server, cfg, onDrop, control);
   }
   if (!cfg.http2.enabled) {
     const tracked = tracking(handle);
-    const server = https.createServer<typeof IncomingMessage, typeof GatewayResponse>({ ...httpOptions(cfg), ...tls.serverOptions() }, tracked);
+    const server = https.createServer<typeof IncomingMessage, typeof GatewayResponse>({ ...httpOptions(cfg, control.Response), ...tls.serverOptions() }, tracked);
     tls.attach(server);
     wire(server, tracked, logger, upgrade);
-    return plainListener(server);
+    return plainListener(server, cfg, onDrop, control);
   }
   const h = tracking(handle) as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
   const server = http2.createSecureServer(
@@ -177,34 +323,29 @@ export function createProxyListener(cfg: ServerConfig, handle: Handle, logger: L
       allowHTTP1: true,
       ALPNProtocols: ['h2', 'http/1.1'],
       Http1IncomingMessage: IncomingMessage,
-      Http1ServerResponse: GatewayResponse as unknown as typeof http.ServerResponse,
+      Http1ServerResponse: control.Response as unknown as typeof http.ServerResponse,
     },
     h,
   );
-  // The HTTP/1.1 side of an ALPN listener takes its limits from these (as http.Server does).
-  const h1 = server as unknown as Pick<http.Server, 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout'>;
-  h1.headersTimeout = parseDuration(cfg.headersTimeout)!;
-  h1.requestTimeout = parseDuration(cfg.requestTimeout)!;
-  h1.keepAliveTimeout = parseDuration(cfg.keepAliveTimeout)!;
   tls.attach(server);
   wire(server, h as unknown as Handle, logger, upgrade);
   server.on('checkContinue', h);
-  return trackedHttp2(server, logger);
+  return trackedHttp2(server, logger, cfg, onDrop, control);
 }
 
 /** Cleartext HTTP/2 with prior knowledge (h2c), for internal traffic: no HTTP/1.1 here. */
-export function createH2cListener(cfg: ServerConfig, handle: Handle, logger: Logger): ProxyListener {
+export function createH2cListener(cfg: ServerConfig, handle: Handle, logger: Logger, onDrop: () => void = NO_DROP_COUNT): ProxyListener {
   const h = handle as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
   const server = http2.createServer(http2Options(cfg), h);
   server.on('checkContinue', h);
-  return trackedHttp2(server, logger);
+  return trackedHttp2(server, logger, cfg, onDrop, undefined);
 }
 
 /**
  * server.redirectHttp: every request gets 308 to the same host and target on https:// (308, not
  * 301: the method and body are kept, RFC 9110 §15.4.9). Nothing is proxied from here.
  */
-export function createRedirectListener(cfg: ServerConfig, httpsPort: () => number, logger: Logger): ProxyListener {
+export function createRedirectListener(cfg: ServerConfig, httpsPort: () => number, logger: Logger, onDrop: () => void = NO_DROP_COUNT): ProxyListener {
   const server = http.createServer({ ...httpOptions(cfg), IncomingMessage: http.IncomingMessage, ServerResponse: http.ServerResponse }, (req, res) => {
     const host = req.headers.host;
     const target = req.url ?? '/';
@@ -221,7 +362,7 @@ export function createRedirectListener(cfg: ServerConfig, httpsPort: () => numbe
     res.end();
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket, logger));
-  return plainListener(server);
+  return plainListener(server, cfg, onDrop, undefined);
 }
 
 function onClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logger): void {
@@ -246,9 +387,9 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket, logger: Logge
   );
 }
 
-export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Logger, upgrade?: UpgradeEntry): ProxyServer {
+export function createProxyServer(cfg: ServerConfig, handle: Handle, logger: Logger, upgrade?: UpgradeEntry, Response: typeof GatewayResponse = GatewayResponse): ProxyServer {
   const tracked = tracking(handle);
-  const server = http.createServer<typeof IncomingMessage, typeof GatewayResponse>(httpOptions(cfg), tracked);
+  const server = http.createServer<typeof IncomingMessage, typeof GatewayResponse>(httpOptions(cfg, Response), tracked);
   wire(server, tracked, logger, upgrade);
   return server;
 }

@@ -138,6 +138,14 @@ export function upstreamTlsOptions(name: string, cfg: UpstreamConfig, baseDir: s
   return { options, key };
 }
 
+/**
+ * What decides whether a reload keeps an upstream (its state, pools and probes) or builds it anew: its
+ * config and, for TLS, the certificate file contents (a rotated CA or client certificate builds anew).
+ */
+export function upstreamIdentity(name: string, cfg: UpstreamConfig, baseDir = ''): string {
+  return JSON.stringify([cfg, upstreamTlsOptions(name, cfg, baseDir)?.key]);
+}
+
 export function createUpstream(name: string, cfg: UpstreamConfig, pools: PoolSet, deps: HealthDeps, baseDir = ''): Upstream {
   const tls = upstreamTlsOptions(name, cfg, baseDir);
   const targets: Target[] = cfg.targets.map((t) => {
@@ -186,8 +194,7 @@ export function createUpstream(name: string, cfg: UpstreamConfig, pools: PoolSet
             expect: parseExpect(hc.expectStatus),
           },
     health: deps,
-    // The TLS key covers the CA/cert file contents: a reload after a certificate rotation builds anew.
-    identity: JSON.stringify([cfg, tls?.key]),
+    identity: JSON.stringify([cfg, tls?.key]), // as upstreamIdentity
     checks: undefined,
   };
   return upstream;

@@ -37,9 +37,12 @@ class TargetSeries {
   }
 }
 
-/** What the in-flight gauge reads (the Gateway). */
+/** What the gauges read of the running gateway. */
 export interface InFlightSource {
   readonly requestsInFlight: number;
+  /** The snapshot in force: its upstreams' targets for gateway_upstream_target_healthy. */
+  readonly snapshot?: { readonly upstreams: ReadonlyMap<string, { readonly targets: readonly { readonly origin: string; readonly available: boolean; readonly health: { readonly healthy: boolean; readonly outlier: string } }[] }> };
+  readonly connectionsDropped?: number;
 }
 
 export class GatewayMetricsRecorder implements GatewayMetrics {
@@ -49,6 +52,9 @@ export class GatewayMetricsRecorder implements GatewayMetrics {
   private readonly upstreams = new Map<string, Map<string, TargetSeries>>();
   private readonly jwksErrors = new Map<string, number>();
   private storeErrors = 0;
+  private readonly reloads = { success: 0, failure: 0 };
+  /** The initial load counts as a successful one (as Prometheus' own config_last_reload_success_timestamp). */
+  private lastReloadSuccess = Date.now() / 1000;
   private inFlight: InFlightSource | undefined;
   private readonly bounds: readonly number[];
 
@@ -94,6 +100,13 @@ export class GatewayMetricsRecorder implements GatewayMetrics {
   upstreamError(upstream: string, target: string, kind: UpstreamErrorKind): void {
     const errors = this.target(upstream, target).errors;
     errors.set(kind, (errors.get(kind) ?? 0) + 1);
+  }
+
+  configReloaded(ok: boolean): void {
+    if (ok) {
+      this.reloads.success++;
+      this.lastReloadSuccess = Date.now() / 1000;
+    } else this.reloads.failure++;
   }
 
   rateLimitStoreError(): void {
@@ -157,6 +170,23 @@ export class GatewayMetricsRecorder implements GatewayMetrics {
       ),
       new CollectedMetric('gateway_rate_limit_store_errors_total', 'Rate-limit store failures and timeouts (the request was decided by onStoreError).', 'counter', () => [
         { value: this.storeErrors, labels: {} },
+      ]),
+      new CollectedMetric('gateway_config_reloads_total', 'Config reloads (SIGHUP, POST /reload, --watch), by result (success, failure: the previous config kept serving).', 'counter', () => [
+        { value: this.reloads.success, labels: { result: 'success' } },
+        { value: this.reloads.failure, labels: { result: 'failure' } },
+      ]),
+      new CollectedMetric('gateway_config_last_reload_success_timestamp_seconds', 'When the config in force was loaded (start or last successful reload), Unix seconds.', 'gauge', () => [
+        { value: this.lastReloadSuccess, labels: {} },
+      ], 'min'), // under --workers: the worker with the oldest config
+      new CollectedMetric('gateway_upstream_target_healthy', 'Whether a target gets traffic: 1 when its active health checks pass (or there are none) and it is not ejected by outlier detection, else 0.', 'gauge', () => {
+        const out: Sample[] = [];
+        for (const [upstream, u] of this.inFlight?.snapshot?.upstreams ?? []) {
+          for (const t of u.targets) out.push({ value: t.health.healthy && t.health.outlier !== 'ejected' ? 1 : 0, labels: { upstream, target: t.origin } });
+        }
+        return out;
+      }, 'min'), // under --workers each worker probes on its own: healthy only if healthy in all
+      new CollectedMetric('gateway_connections_dropped_total', 'Client connections closed at once because server.maxConnections were open.', 'counter', () => [
+        { value: this.inFlight?.connectionsDropped ?? 0, labels: {} },
       ]),
       new CollectedMetric('gateway_jwks_fetch_errors_total', 'Failed JWKS fetches, by issuer (the last good key set keeps serving).', 'counter', () =>
         [...this.jwksErrors].map(([issuer, n]) => ({ value: n, labels: { issuer } })),

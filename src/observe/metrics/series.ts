@@ -20,15 +20,16 @@ export type MetricType = 'counter' | 'gauge' | 'histogram';
 
 /** A metric whose samples are computed when scraped; registered in a prom-client Registry. */
 export class CollectedMetric {
-  readonly aggregator = 'sum';
   constructor(
     public name: string,
     readonly help: string,
     readonly type: MetricType,
     private readonly collect: () => Sample[],
+    /** How --workers adds up the workers' samples (prom-client aggregators). */
+    readonly aggregator: 'sum' | 'min' = 'sum',
   ) {}
 
-  async get(): Promise<{ name: string; help: string; type: MetricType; values: Sample[]; aggregator: 'sum' }> {
+  async get(): Promise<{ name: string; help: string; type: MetricType; values: Sample[]; aggregator: 'sum' | 'min' }> {
     return { name: this.name, help: this.help, type: this.type, values: this.collect(), aggregator: this.aggregator };
   }
 

@@ -163,6 +163,10 @@ async function buildSource(jwt: JwtConfig, iss: IssuerConfig, at: string, agent:
   return remote;
 }
 
+function sameKeys(a: KeySource, b: KeySource): boolean {
+  return a.records.length === b.records.length && a.records.every((r, i) => r.fingerprint === b.records[i]!.fingerprint);
+}
+
 /** What a reload may keep: remote key sets (no refetch) and the token cache, when the rules they depend on are unchanged. */
 function globalRulesJson(jwt: JwtConfig): string {
   const { issuers: _issuers, ...rest } = jwt;
@@ -176,14 +180,26 @@ async function setup(config: Config, services: GatewayServices, previous: JwtSha
   const agent = previous?.agent ?? new Agent({ connect: { timeout: parseDuration(jwt.jwks.timeout)! } });
   const built = new Map<string, { json: string; runtime: IssuerRuntime }>();
   const issuers: IssuerRuntime[] = [];
-  for (const [i, iss] of jwt.issuers.entries()) {
-    const json = JSON.stringify(iss);
-    const prev = sameRules ? previous.built.get(iss.name) : undefined;
-    // A remote key set is carried over as is; files are re-read (a reload is how file keys rotate).
-    const source = prev?.json === json && prev.runtime.source instanceof RemoteJwks ? prev.runtime.source : await buildSource(jwt, iss, `jwt.issuers[${i}]`, agent, services);
-    const runtime: IssuerRuntime = { name: iss.name, issuer: iss.issuer, algorithms: new Set(iss.algorithms), source };
-    issuers.push(runtime);
-    built.set(iss.name, { json, runtime });
+  try {
+    for (const [i, iss] of jwt.issuers.entries()) {
+      const json = JSON.stringify(iss);
+      const prev = sameRules ? previous.built.get(iss.name) : undefined;
+      const same = prev?.json === json ? prev.runtime.source : undefined;
+      // A remote key set is carried over as is (its JWKS state and refresh timer); files are re-read
+      // on every reload (that is how file keys rotate), and when their keys did not change the old
+      // source is kept, so tokens it verified stay cached.
+      let source = same instanceof RemoteJwks ? same : await buildSource(jwt, iss, `jwt.issuers[${i}]`, agent, services);
+      if (same !== undefined && source !== same && sameKeys(same, source)) source = same;
+      const runtime: IssuerRuntime = { name: iss.name, issuer: iss.issuer, algorithms: new Set(iss.algorithms), source };
+      issuers.push(runtime);
+      built.set(iss.name, { json, runtime });
+    }
+  } catch (err) {
+    // A failed reload keeps the old snapshot: stop what this attempt started and the old one does not use.
+    const old = new Set(previous?.issuers.map((r) => r.source) ?? []);
+    for (const r of issuers) if (!old.has(r.source)) r.source.stop();
+    if (agent !== previous?.agent) await agent.close();
+    throw err;
   }
   const forwardClaims = Object.entries(jwt.forwardClaims).map(([claim, header]) => [claim, header.toLowerCase()] as const);
   return {
