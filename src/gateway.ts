@@ -357,16 +357,23 @@ export class Gateway implements HandlerHost {
   private async shutdown(graceMs: number): Promise<void> {
     this.draining = true;
     this.ready = false;
-    this.logger.info({ event: 'gateway.draining', inFlight: this.requestsInFlight, graceMs }, 'draining');
     const listeners = this.listeners;
     // Stop accepting; every HTTP/1.x response written from now on, also of requests already under
-    // way, says Connection: close; HTTP/2 sessions get GOAWAY.
+    // way, says Connection: close; HTTP/2 sessions get GOAWAY (the drain signal there) and finish
+    // the streams they have.
     const closed = Promise.all(listeners.map((l) => l.drain()));
-    for (const l of listeners) l.closeIdle();
+    this.logger.info({ event: 'gateway.draining', inFlight: this.requestsInFlight, graceMs }, 'draining');
     this.tls?.close();
+    // Keep-alive clients get a moment to be told Connection: close on their next response (a
+    // tenth of the grace period, at most 1 s); connections still idle after it are closed.
+    const started = Date.now();
+    let open = 0;
+    for (const l of listeners) open += await new Promise<number>((resolve) => l.server.getConnections((_err, n) => resolve(n ?? 0)));
+    if (open > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, graceMs / 10)));
+    for (const l of listeners) l.closeIdle();
     if (this.requestsInFlight > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
+        const timer = setTimeout(resolve, Math.max(0, graceMs - (Date.now() - started)));
         this.drained = () => {
           clearTimeout(timer);
           resolve();

@@ -6,14 +6,20 @@ import { ConfigError } from '../errors.js';
 import { parseDuration } from '../util/units.js';
 import { loadForCli, reportProblems } from './load.js';
 import { str, type Command } from './command.js';
+import { watchConfigFile, type ConfigWatcher } from '../config/watch.js';
+import { joinClusterReloads, startReloadCoordinator, type PrimaryLog } from '../config/cluster-reload.js';
+import pino from 'pino';
 
-/** Run one gateway in this process until SIGTERM/SIGINT, then drain and exit 0. */
-export async function runGateway(file: string): Promise<number> {
+/**
+ * Run one gateway in this process until SIGTERM/SIGINT, then drain and exit 0. SIGHUP (and with
+ * `watch` a change of the file) reloads the config; a cluster worker takes its reloads from the primary.
+ */
+export async function runGateway(file: string, watch = false): Promise<number> {
   const loaded = await loadForCli(file, true);
   if (!loaded) return 1;
   let gateway: Gateway;
   try {
-    gateway = await Gateway.create({ config: loaded.config, warnings: loaded.warnings, policies: loaded.policies, configDir: dirname(resolve(file)) });
+    gateway = await Gateway.create({ config: loaded.config, warnings: loaded.warnings, policies: loaded.policies, configDir: dirname(resolve(file)), configFile: file });
   } catch (err) {
     // Problems only found while compiling (an unreadable key file …): same report as validation.
     if (!(err instanceof ConfigError)) throw err;
@@ -34,6 +40,20 @@ export async function runGateway(file: string): Promise<number> {
     await gateway.close(0);
     return 1;
   }
+  let watcher: ConfigWatcher | undefined;
+  if (cluster.isWorker) {
+    joinClusterReloads(gateway, file);
+    // The primary coordinates reloads; a SIGHUP sent to the whole process group must not end a worker.
+    process.on('SIGHUP', () => gateway.logger.debug({ event: 'gateway.signal', signal: 'SIGHUP' }, 'SIGHUP ignored in a worker: the primary reloads every worker'));
+  } else {
+    const reload = (trigger: string) => {
+      gateway.logger.info({ event: 'config.reload_requested', trigger, file }, `reloading ${file} (${trigger})`);
+      gateway.reloadFromFile().catch((err: unknown) => gateway.logger.error({ event: 'config.reload_error', err }, 'config reload failed unexpectedly'));
+    };
+    // SIGHUP's default action ends the process: with a handler it reloads instead.
+    process.on('SIGHUP', () => reload('SIGHUP'));
+    if (watch) watcher = await watchConfigFile(file, () => reload('watch'), gateway.logger);
+  }
   let signals = 0;
   const stop = (signal: string) => {
     if (signal === 'disconnect' && signals > 0) return; // the primary closing our channel while we drain
@@ -42,6 +62,7 @@ export async function runGateway(file: string): Promise<number> {
       process.exit(1);
     }
     gateway.logger.info({ event: 'gateway.signal', signal }, `received ${signal}`);
+    watcher?.close();
     // Whatever hangs (a listener whose cluster primary is gone …), the process ends after the grace period.
     setTimeout(() => process.exit(1), parseDuration(loaded.config.server.gracePeriod)! + 5000).unref();
     gateway.close().then(
@@ -57,13 +78,23 @@ export async function runGateway(file: string): Promise<number> {
 }
 
 /** node:cluster primary: N workers share the port; a worker that dies is replaced, with a pause if they keep dying. */
-function runPrimary(workers: number): number {
+async function runPrimary(workers: number, file: string, watch: boolean): Promise<number> {
   let stopping = false;
   let recentDeaths = 0;
   // A scrape of the shared admin port reaches one worker; it answers for all through this relay.
   startMetricsRelay();
   const fork = () => cluster.fork({ [WORKER_ENV]: '1' });
   for (let i = 0; i < workers; i++) fork();
+  // Reloads: validated once here, applied by every worker (config/cluster-reload.ts).
+  const logger = pino({ base: { pid: process.pid, role: 'primary' } });
+  const log: PrimaryLog = (level, fields, msg) => logger[level](fields, msg);
+  const reloadAll = startReloadCoordinator(file, log);
+  const reload = (trigger: string) => {
+    log('info', { event: 'config.reload_requested', trigger, file }, `reloading ${file} in every worker (${trigger})`);
+    reloadAll().catch((err: unknown) => log('error', { event: 'config.reload_error', reason: (err as Error).message }, 'config reload failed unexpectedly'));
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  const watcher = watch ? await watchConfigFile(file, () => reload('watch'), logger) : undefined;
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
@@ -79,6 +110,7 @@ function runPrimary(workers: number): number {
   });
   const stop = (signal: NodeJS.Signals) => {
     stopping = true;
+    watcher?.close();
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -88,13 +120,15 @@ function runPrimary(workers: number): number {
 
 export const startCommand: Command = {
   name: 'start',
-  usage: 'start [--config gateway.yaml] [--workers N]',
+  usage: 'start [--config gateway.yaml] [--workers N] [--watch]',
   summary: 'Start the gateway.',
   help: `
   -c, --config FILE   config file (default ./gateway.yaml)
   -w, --workers N     worker processes sharing the port (default 1). The memory rate-limit store is
-                      per worker: use the Redis store for exact limits across workers.`,
-  options: { config: { type: 'string', short: 'c' }, workers: { type: 'string', short: 'w' } },
+                      per worker: use the Redis store for exact limits across workers.
+      --watch         reload when the config file changes (also: kill -HUP, or POST /reload on
+                      the admin port). An invalid file is reported and the running config stays.`,
+  options: { config: { type: 'string', short: 'c' }, workers: { type: 'string', short: 'w' }, watch: { type: 'boolean' } },
   async run(values) {
     const file = str(values['config']) ?? 'gateway.yaml';
     const workers = Number(str(values['workers']) ?? 1);
@@ -105,8 +139,8 @@ export const startCommand: Command = {
     if (workers > 1 && cluster.isPrimary) {
       // Validate once before forking so a bad file fails with one report, not N.
       if (!(await loadForCli(file, true))) return 1;
-      return runPrimary(workers);
+      return runPrimary(workers, file, values['watch'] === true);
     }
-    return runGateway(file);
+    return runGateway(file, values['watch'] === true && !cluster.isWorker);
   },
 };
