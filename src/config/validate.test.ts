@@ -140,4 +140,19 @@ routes: [{ name: r, match: { pathPrefix: "/\${PREFIX:-api}" }, upstream: u }]
     const q = problems(`server: { port: 1, port: 2 }\n${BASE}`);
     assert.match(q.join('\n'), /unique|duplicate/i);
   });
+
+  it('admin.port equal to server.port on an overlapping address is refused, naming both fields', () => {
+    const same = problems(`server: { port: 8080 }\nadmin: { port: 8080 }\n${BASE}`);
+    assert.equal(same.length, 1, same.join('\n'));
+    assert.match(same[0]!, /^admin\.port: 8080 is also server\.port/);
+    assert.match(problems(`server: { port: 9000, host: 0.0.0.0 }\nadmin: { port: 9000, host: 127.0.0.1 }\n${BASE}`)[0]!, /^admin\.port: .*server\.port/);
+    assert.match(problems(`server: { port: 9000, host: localhost }\nadmin: { port: 9000, host: "::1" }\n${BASE}`)[0]!, /^admin\.port:/);
+    assert.deepEqual(problems(`server: { port: 9000, host: 10.0.0.1 }\nadmin: { port: 9000, host: 127.0.0.1 }\n${BASE}`), [], 'different addresses may share a port');
+    assert.deepEqual(problems(`server: { port: 9000 }\nadmin: { port: 9000, enabled: false }\n${BASE}`), []);
+    assert.deepEqual(problems(`server: { port: 0 }\nadmin: { port: 0 }\n${BASE}`), [], 'two ephemeral ports never collide');
+  });
+
+  it('server.headersTimeout above server.requestTimeout is refused (Node would throw at listen)', () => {
+    assert.deepEqual(problems(`server: { headersTimeout: 2m, requestTimeout: 1m }\n${BASE}`), ['server.headersTimeout: must be at most server.requestTimeout (1m): the head is part of the request']);
+  });
 });
