@@ -29,7 +29,7 @@ import type { Target } from './upstream/upstream.js';
 import { PoolSet, startUpstream, stopUpstream } from './upstream/upstream.js';
 import { recordFailure, type HealthTimers } from './upstream/health.js';
 import { parseDuration } from './util/units.js';
-import { loadConfigFile } from './config/load.js';
+import { ConfigLoader } from './config/loader.js';
 import { diffConfigs, summarizeDiff, type ReloadResult } from './config/reload.js';
 
 export interface GatewayOptions extends LoggerOptions {
@@ -65,6 +65,7 @@ export class Gateway implements HandlerHost {
   private readonly retired: { snapshot: Snapshot; next: Snapshot }[] = [];
   private reloading: Promise<unknown> = Promise.resolve();
   private readonly configFile: string | undefined;
+  private readonly loader = new ConfigLoader();
   private readonly timers: HealthTimers | undefined;
   private readonly env: Readonly<Record<string, string | undefined>>;
   connectionsDropped = 0;
@@ -164,7 +165,7 @@ export class Gateway implements HandlerHost {
     if (this.configFile === undefined) return this.reloadFailed(['(gateway): started without a config file; nothing to reload from'], 'GW_ERR_RELOAD_FAILED');
     let loaded;
     try {
-      loaded = await loadConfigFile(this.configFile, this.env);
+      loaded = await this.loader.load(this.configFile, this.env);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       return this.reloadFailed(err.problems);
@@ -388,6 +389,7 @@ export class Gateway implements HandlerHost {
     // The servers' own close now (drain used net.Server's): http.Server's stops the timer that enforces the request timeouts.
     for (const l of listeners) l.server.close(() => undefined);
     await this.reloading;
+    await this.loader.close();
     // Probes and ejection timers of every snapshot still held stop here; the pools close below.
     const all = [this.snapshot, ...this.retired.map((r) => r.snapshot)];
     for (const s of all) for (const u of s.upstreams.values()) await stopUpstream(u, undefined);

@@ -284,7 +284,8 @@ export function validateConfig(input: unknown, policies: readonly AnyPolicy[] = 
   return { config: deepFreeze(config), warnings: p.warnings, policies };
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freeze a config tree (also one that crossed a thread, which structured cloning unfreezes). */
+export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value)) deepFreeze(v);
