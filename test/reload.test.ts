@@ -192,4 +192,27 @@ routes: [{ name: a, match: { pathPrefix: /a }, upstream: b, auth: { jwt: require
       await gw.close();
     }
   });
+
+  it('a large file (read on a worker thread) reloads, and its problems come back with their field paths', async () => {
+    const many = (n: number, upstream = 'b') =>
+      Array.from({ length: n }, (_, i) => `  - { name: route-number-${i}, match: { pathPrefix: /r${i} }, upstream: ${i === n - 1 ? upstream : 'b'}, stripPrefix: true }\n`).join('');
+    const file = writeConfigFile(config(backend.url, ROUTE_A));
+    const gw = await startGateway(config(backend.url, ROUTE_A), {}, { configFile: file });
+    try {
+      const big = config(backend.url, many(500));
+      assert.ok(Buffer.byteLength(big) > 32 * 1024, 'above the thread threshold');
+      writeFileSync(file, big);
+      const r = await postReload(gw);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(gw.gateway.snapshot.routes.length, 500);
+      assert.ok(Object.isFrozen(gw.gateway.snapshot.config.routes[0]), 'the config is frozen again after crossing threads');
+      assert.equal((await fetch(`${gw.url}/r499/x`)).status, 200);
+      writeFileSync(file, config(backend.url, many(500, 'nope')));
+      const bad = await postReload(gw);
+      assert.equal(bad.status, 422);
+      assert.ok((bad.body['problems'] as string[]).some((p) => p.startsWith('routes[499].upstream: unknown upstream "nope"')));
+    } finally {
+      await gw.close();
+    }
+  });
 });
