@@ -15,6 +15,10 @@ import pino from 'pino';
  * `watch` a change of the file) reloads the config; a cluster worker takes its reloads from the primary.
  */
 export async function runGateway(file: string, watch = false): Promise<number> {
+  // From the first moment: a SIGHUP while starting must not end the process (its default action).
+  let hupWhileStarting = false;
+  const early = () => (hupWhileStarting = true);
+  process.on('SIGHUP', early);
   const loaded = await loadForCli(file, true);
   if (!loaded) return 1;
   let gateway: Gateway;
@@ -52,8 +56,10 @@ export async function runGateway(file: string, watch = false): Promise<number> {
     };
     // SIGHUP's default action ends the process: with a handler it reloads instead.
     process.on('SIGHUP', () => reload('SIGHUP'));
+    if (hupWhileStarting) reload('SIGHUP');
     if (watch) watcher = await watchConfigFile(file, () => reload('watch'), gateway.logger);
   }
+  process.off('SIGHUP', early);
   let signals = 0;
   const stop = (signal: string) => {
     if (signal === 'disconnect' && signals > 0) return; // the primary closing our channel while we drain
