@@ -47,13 +47,21 @@ const run = () => autocannon({ url, connections: 16, duration: 5 });
 await autocannon({ url, connections: 16, duration: 1 }); // warm-up
 const steady = await run();
 let variant = 0;
+const posts = [];
 const timer = setInterval(() => {
   writeFileSync(file, config(variant++ % 2 ? 'a' : 'b'));
-  fetch(`http://127.0.0.1:${ports.adminPort}/reload`, { method: 'POST' }).then((r) => r.arrayBuffer()).catch(() => undefined);
+  const at = performance.now();
+  posts.push(
+    fetch(`http://127.0.0.1:${ports.adminPort}/reload`, { method: 'POST' })
+      .then(async (r) => ({ status: r.status, wallMs: Math.round(performance.now() - at), body: r.status === 200 ? '' : await r.text() }))
+      .catch((err) => ({ error: err.message })),
+  );
 }, 1000);
 const during = await run();
 clearInterval(timer);
-await new Promise((r) => setTimeout(r, 500));
+const answers = await Promise.all(posts);
+await new Promise((r) => setTimeout(r, 200));
+console.log('POST /reload answers (status, wall ms from POST to answer):', answers.map((a) => a.error ?? `${a.status} ${a.wallMs}ms${a.body ? ' ' + a.body.slice(0, 200) : ''}`).join(', '));
 const sorted = [...reloads].sort((a, b) => a - b);
 console.log(`routes: ${ROUTES}, reloads: ${reloads.length}, reload ms (compile + swap) median ${sorted[Math.floor(sorted.length / 2)]}, max ${sorted.at(-1)}`);
 console.log(`steady:        ${Math.round(steady.requests.average)} req/s, p50 ${steady.latency.p50} ms, p99 ${steady.latency.p99} ms, non-2xx ${steady.non2xx}, errors ${steady.errors}`);

@@ -160,8 +160,17 @@ export class Gateway implements HandlerHost {
     return run;
   }
 
-  /** Read the config file this gateway was started from again, and reload it. */
-  async reloadFromFile(): Promise<ReloadResult> {
+  /**
+   * Read the config file this gateway was started from again, and reload it. Loads queue behind
+   * the reload under way (and a burst of requests becomes one load per request, in order).
+   */
+  reloadFromFile(): Promise<ReloadResult> {
+    const run = this.reloading.then(() => this.loadAndSwap());
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async loadAndSwap(): Promise<ReloadResult> {
     if (this.configFile === undefined) return this.reloadFailed(['(gateway): started without a config file; nothing to reload from'], 'GW_ERR_RELOAD_FAILED');
     let loaded;
     try {
@@ -170,7 +179,7 @@ export class Gateway implements HandlerHost {
       if (!(err instanceof ConfigError)) throw err;
       return this.reloadFailed(err.problems);
     }
-    return this.reload(loaded.config, loaded.warnings, loaded.policies);
+    return this.swap(loaded.config, loaded.warnings, loaded.policies);
   }
 
   /** Log every problem (the lines `gateway validate` prints), count the failure; the old config keeps serving. */
@@ -388,8 +397,8 @@ export class Gateway implements HandlerHost {
     await closed;
     // The servers' own close now (drain used net.Server's): http.Server's stops the timer that enforces the request timeouts.
     for (const l of listeners) l.server.close(() => undefined);
+    await this.loader.close(); // a load under way ends now rather than being waited for
     await this.reloading;
-    await this.loader.close();
     // Probes and ejection timers of every snapshot still held stop here; the pools close below.
     const all = [this.snapshot, ...this.retired.map((r) => r.snapshot)];
     for (const s of all) for (const u of s.upstreams.values()) await stopUpstream(u, undefined);

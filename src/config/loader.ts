@@ -10,6 +10,7 @@ import { stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../errors.js';
 import { loadConfigFile } from './load.js';
+import { BUILTIN_POLICIES } from '../policies/index.js';
 import type { Config } from './schema.js';
 import { deepFreeze, type ValidationResult } from './validate.js';
 
@@ -23,10 +24,13 @@ interface Reply {
   warnings?: string[];
   problems?: string[];
   failure?: string;
+  /** The file lists plugins (or could not be read): load it on the main thread. */
+  plugins?: boolean;
 }
 
 export class ConfigLoader {
   private broken = false;
+  private closed = false;
   private readonly threads = new Set<Worker>();
 
   async load(file: string, env: Env): Promise<ValidationResult> {
@@ -49,8 +53,13 @@ export class ConfigLoader {
         w.once('exit', () => resolve(undefined));
         w.postMessage({ file, env: { ...env } });
       });
-      if (reply === undefined) return await loadConfigFile(file, env);
-      if (reply.config !== undefined) return { config: deepFreeze(reply.config), warnings: reply.warnings ?? [] };
+      if (reply === undefined || reply.plugins === true) {
+        if (this.closed) throw new Error('the gateway is closing');
+        return await loadConfigFile(file, env);
+      }
+      if (reply.config !== undefined) {
+        return { config: deepFreeze(reply.config), warnings: reply.warnings ?? [], policies: BUILTIN_POLICIES };
+      }
       if (reply.problems !== undefined) throw new ConfigError(reply.problems);
       throw new Error(reply.failure ?? 'config loader failed');
     } finally {
@@ -61,6 +70,7 @@ export class ConfigLoader {
 
   async close(): Promise<void> {
     this.broken = true;
+    this.closed = true;
     await Promise.all([...this.threads].map((w) => w.terminate()));
   }
 }
