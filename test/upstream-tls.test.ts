@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { writeSelfSigned, type SelfSigned } from '../src/util/self-signed.js';
-import { configProblems, startGateway } from './helpers.js';
+import { configProblems, startGateway, waitFor } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gw-uptls-'));
 
@@ -21,7 +21,7 @@ describe('upstream TLS', () => {
   let pair: SelfSigned;
   let ca: SelfSigned;
   let client: SelfSigned;
-  const seen: { sni: string | false; clientCert: string; reused: boolean }[] = [];
+  const seen: { sni: string | false; clientCert: string; reused: boolean; path: string }[] = [];
 
   before(async () => {
     pair = writeSelfSigned(dir, ['backend.internal', '127.0.0.1'], { name: 'backend' });
@@ -29,7 +29,7 @@ describe('upstream TLS', () => {
     client = writeSelfSigned(dir, ['gateway'], { name: 'gw-client', ca, clientAuth: true });
     server = https.createServer({ cert: readFileSync(pair.cert), key: readFileSync(pair.key), ca: readFileSync(ca.cert), requestCert: true, rejectUnauthorized: false }, (req, res) => {
       const socket = req.socket as TLSSocket;
-      seen.push({ sni: (socket as TLSSocket & { servername?: string | false }).servername ?? false, clientCert: socket.authorized ? socket.getPeerX509Certificate()!.subject : '', reused: socket.isSessionReused() });
+      seen.push({ sni: (socket as TLSSocket & { servername?: string | false }).servername ?? false, clientCert: socket.authorized ? socket.getPeerX509Certificate()!.subject : '', reused: socket.isSessionReused(), path: req.url ?? '' });
       res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
       res.end('secure');
     });
@@ -74,6 +74,37 @@ routes: [{ name: r, match: { pathPrefix: / }, upstream: s }]
     try {
       const res = await fetch(`${gw.url}/x`);
       assert.equal(res.status, 502);
+      await res.arrayBuffer();
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('health checks of https:// targets use the upstream TLS options (CA, servername, client certificate)', async () => {
+    const hc = 'healthCheck: { path: /healthz, interval: 200ms, timeout: 150ms, healthyAfter: 1, unhealthyAfter: 1 }';
+    const gw = await startGateway(`
+upstreams:
+  s:
+    targets: [{ url: ${url} }]
+    tls: { ca: ${pair.cert}, servername: backend.internal, cert: ${client.cert}, key: ${client.key} }
+    ${hc}
+  bad:
+    targets: [{ url: ${url} }]
+    ${hc}
+routes: [{ name: r, match: { pathPrefix: / }, upstream: s }, { name: b, match: { pathPrefix: /bad }, upstream: bad }]
+`);
+    try {
+      seen.length = 0;
+      await waitFor(() => seen.some((s) => s.path === '/healthz'), 5000, 'a health probe');
+      const probe = seen.find((s) => s.path === '/healthz')!;
+      assert.equal(probe.sni, 'backend.internal');
+      assert.equal(probe.clientCert, 'CN=gateway');
+      // Without the CA the certificate does not verify: that upstream's probes fail, the other's pass.
+      const state = async () => ((await (await fetch(`${gw.adminUrl}/upstreams`)).json()) as { upstreams: Record<string, { targets: { healthy: boolean }[] }> }).upstreams;
+      await waitFor(async () => (await state())['bad']!.targets[0]!.healthy === false, 5000, 'the unverified target marked unhealthy');
+      assert.equal((await state())['s']!.targets[0]!.healthy, true);
+      const res = await fetch(`${gw.url}/x`);
+      assert.equal(res.status, 200);
       await res.arrayBuffer();
     } finally {
       await gw.close();

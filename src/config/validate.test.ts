@@ -148,6 +148,9 @@ routes: [{ name: r, match: { pathPrefix: "/\${PREFIX:-api}" }, upstream: u }]
     assert.match(problems(`server: { port: 9000, host: 0.0.0.0 }\nadmin: { port: 9000, host: 127.0.0.1 }\n${BASE}`)[0]!, /^admin\.port: .*server\.port/);
     assert.match(problems(`server: { port: 9000, host: localhost }\nadmin: { port: 9000, host: "::1" }\n${BASE}`)[0]!, /^admin\.port:/);
     assert.deepEqual(problems(`server: { port: 9000, host: 10.0.0.1 }\nadmin: { port: 9000, host: 127.0.0.1 }\n${BASE}`), [], 'different addresses may share a port');
+    // The same rule for every listener: h2c (and redirectHttp) take server.host unless they name one.
+    assert.match(problems(`server: { port: 9000, h2c: { port: 9000 } }\n${BASE}`)[0]!, /^server\.h2c\.port: 9000 is also server\.port/);
+    assert.deepEqual(problems(`server: { port: 9000, host: 10.0.0.1, h2c: { port: 9000, host: 10.0.0.2 } }\n${BASE}`), []);
     assert.deepEqual(problems(`server: { port: 9000 }\nadmin: { port: 9000, enabled: false }\n${BASE}`), []);
     assert.deepEqual(problems(`server: { port: 0 }\nadmin: { port: 0 }\n${BASE}`), [], 'two ephemeral ports never collide');
   });

@@ -123,11 +123,24 @@ export function hostsOverlap(a: string, b: string): boolean {
 /** Listener and upstream-health rules (kept apart from the route rules below). */
 function checkListenersAndHealth(config: Config, p: Problems): void {
   const { server, admin } = config;
-  if (admin.enabled && server.port !== 0 && admin.port === server.port && hostsOverlap(server.host, admin.host)) {
-    p.add(
-      'admin.port',
-      `${admin.port} is also server.port, on an overlapping address (admin.host ${JSON.stringify(admin.host)}, server.host ${JSON.stringify(server.host)}): the admin listener needs a port of its own`,
-    );
+  // Every listener needs a port of its own on its address (0 picks a free one). Two listeners may
+  // share a port only on addresses that cannot collide (10.0.0.1 and 127.0.0.1).
+  const listeners: (readonly [string, string, number | undefined, string])[] = [
+    ['server.port', 'server.host', server.port, server.host],
+    ['server.redirectHttp.port', 'server.redirectHttp.host', server.redirectHttp?.port, server.redirectHttp?.host ?? server.host],
+    ['server.h2c.port', 'server.h2c.host', server.h2c?.port, server.h2c?.host ?? server.host],
+    ['admin.port', 'admin.host', admin.enabled ? admin.port : undefined, admin.host],
+  ];
+  for (let i = 0; i < listeners.length; i++) {
+    for (let j = i + 1; j < listeners.length; j++) {
+      const [aPort, aHost, a, aAddr] = listeners[i]!;
+      const [bPort, bHost, b, bAddr] = listeners[j]!;
+      if (a === undefined || a === 0 || a !== b || !hostsOverlap(aAddr, bAddr)) continue;
+      p.add(
+        bPort,
+        `${b} is also ${aPort}, on an overlapping address (${bHost} ${JSON.stringify(bAddr)}, ${aHost} ${JSON.stringify(aAddr)}): each listener needs a port of its own`,
+      );
+    }
   }
   const headers = parseDuration(server.headersTimeout);
   const request = parseDuration(server.requestTimeout);
@@ -202,13 +215,6 @@ function checkProtocols(config: Config, p: Problems): void {
   const server = config.server;
   if (server.redirectHttp !== undefined && server.tls === undefined) p.add('server.redirectHttp', 'needs server.tls (there is no https:// listener to redirect to)');
   if (server.tls?.ciphers !== undefined && server.tls.minVersion === 'TLSv1.3') p.warn('server.tls.ciphers', 'has no effect with minVersion TLSv1.3 (TLS 1.3 suites are not set by a cipher list)');
-  const ports = [['server.port', server.port], ['server.redirectHttp.port', server.redirectHttp?.port], ['server.h2c.port', server.h2c?.port], ['admin.port', config.admin.enabled ? config.admin.port : undefined]] as const;
-  for (let i = 0; i < ports.length; i++) {
-    for (let j = i + 1; j < ports.length; j++) {
-      const a = ports[i]![1];
-      if (a !== undefined && a !== 0 && a === ports[j]![1]) p.add(ports[j]![0], `port ${a} is already used by ${ports[i]![0]}`);
-    }
-  }
   for (const [name, up] of Object.entries(config.upstreams)) {
     const tls = up.tls;
     if (tls === undefined) continue;
