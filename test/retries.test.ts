@@ -53,18 +53,19 @@ describe('retries', () => {
     good = await backend(200);
     dead = await closedPort();
     gw = await startGateway(`
+# Outlier detection off (both triggers): every request may land on the failing target.
 upstreams:
   flaky:
     targets: [{ url: ${bad.url} }, { url: ${good.url} }]
-    outlierDetection: { consecutiveFailures: 0 }
+    outlierDetection: { consecutiveFailures: 0, consecutive5xx: 0 }
     retries: { attempts: 2, backoff: { base: 1ms, max: 5ms } }
   down:
     targets: [{ url: "http://127.0.0.1:${dead}" }, { url: ${good.url} }]
-    outlierDetection: { consecutiveFailures: 0 }
+    outlierDetection: { consecutiveFailures: 0, consecutive5xx: 0 }
     retries: { attempts: 1, backoff: { base: 1ms, max: 5ms } }
   tight:
     targets: [{ url: ${bad.url} }]
-    outlierDetection: { consecutiveFailures: 0 }
+    outlierDetection: { consecutiveFailures: 0, consecutive5xx: 0 }
     retries: { attempts: 2, budget: "0%", minRetriesPerSecond: 0, backoff: { base: 1ms, max: 2ms } }
 routes:
   - { name: flaky, match: { pathPrefix: /flaky }, upstream: flaky }
@@ -126,5 +127,35 @@ routes:
     for (let i = 0; i < 12; i++) assert.equal((await fetch(`${gw.url}/tight/x`)).status, 503);
     assert.equal(await metric('gateway_upstream_retries_total', { upstream: 'tight', reason: '503' }), 10, 'the bucket starts with 10 retries');
     assert.ok((await metric('gateway_upstream_retry_budget_exhausted_total', { upstream: 'tight' })) >= 1);
+  });
+});
+
+describe('retries and outlier detection', () => {
+  it('a 5xx dropped for a retry still counts for outlier detection: the target answering 503 is ejected', async () => {
+    const bad = await backend(503);
+    const good = await backend(200);
+    const gw = await startGateway(`
+upstreams:
+  u:
+    targets: [{ url: ${bad.url} }, { url: ${good.url} }]
+    outlierDetection: { consecutive5xx: 2 }
+    retries: { attempts: 2, backoff: { base: 1ms, max: 5ms } }
+routes: [{ name: r, match: { pathPrefix: / }, upstream: u }]
+`);
+    try {
+      for (let i = 0; i < 6; i++) {
+        const res = await fetch(`${gw.url}/x${i}`);
+        assert.equal(res.status, 200, 'every 503 was retried on the other target');
+        await res.arrayBuffer();
+      }
+      const state = (await (await fetch(`${gw.adminUrl}/upstreams`)).json()) as { upstreams: { u: { targets: { target: string; outlier: string }[] } } };
+      const target = state.upstreams.u.targets.find((t) => t.target === bad.url)!;
+      assert.equal(target.outlier, 'ejected');
+      assert.ok(gw.logs.some((l) => l['event'] === 'upstream.target_ejected' && l['reason'] === '5xx'));
+    } finally {
+      await gw.close();
+      await bad.close();
+      await good.close();
+    }
   });
 });

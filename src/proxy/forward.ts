@@ -96,6 +96,9 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx from upstream: Node answers the client's 100-continue itself
     const ctx = this.ctx;
+    // Outlier detection counts every response head, also one dropped for a retry (as Envoy does):
+    // a target answering 503 to every try is ejected even when retries hide it from clients.
+    recordResponse(ctx.route!.upstream, this.target, statusCode);
     const tries = this.tries;
     if (tries !== undefined && tries.policy.statuses.has(statusCode) && mayRetry(ctx, tries, this.events)) {
       // Nothing has gone to the client: drop this response and try again.
@@ -107,7 +110,6 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.resumeUpstream = resume;
     ctx.upstreamHeadersAt = performance.now();
     ctx.status = statusCode;
-    recordResponse(ctx.route!.upstream, this.target, statusCode);
     const res = ctx.res;
     if (res.destroyed) return true;
     const extra = ctx.responseHeaders;

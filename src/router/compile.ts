@@ -186,8 +186,6 @@ function retryOf(route: RouteConfig, config: Config, budgets: Map<string, RetryB
 }
 
 export async function compileSnapshot(config: Config, warnings: readonly string[], opts: CompileOptions): Promise<Snapshot> {
-  /** One retry budget per upstream for this snapshot (a reload starts them full again). */
-  const budgets = new Map<string, RetryBudget>();
   const upstreams = new Map<string, Upstream>();
   const deps = { logger: opts.services.logger, timers: opts.timers ?? REAL_TIMERS };
   const made: Upstream[] = [];
@@ -210,6 +208,8 @@ export async function compileSnapshot(config: Config, warnings: readonly string[
 }
 
 async function compileWith(config: Config, warnings: readonly string[], opts: CompileOptions, upstreams: Map<string, Upstream>): Promise<Snapshot> {
+  /** One retry budget per upstream for this snapshot (a reload starts them full again). */
+  const budgets = new Map<string, RetryBudget>();
   const policies = sortPolicies(opts.policies);
   const policyState = new Map<string, unknown>();
   const stripped = new Set<string>();
