@@ -30,6 +30,7 @@ import { PoolSet, startUpstream, stopUpstream } from './upstream/upstream.js';
 import { recordFailure, type HealthTimers } from './upstream/health.js';
 import { parseDuration } from './util/units.js';
 import { ConfigLoader } from './config/loader.js';
+import { validateWithPlugins } from './config/load.js';
 import { diffConfigs, summarizeDiff, type ReloadResult } from './config/reload.js';
 
 export interface GatewayOptions extends LoggerOptions {
@@ -44,6 +45,8 @@ export interface GatewayOptions extends LoggerOptions {
   configDir?: string;
   /** The file the config came from: `POST /reload` (and reloadFromFile) read it again. */
   configFile?: string;
+  /** The registry before the config's own plugins (the built-ins, plus policies a library user passed): what reloads validate with. */
+  basePolicies?: readonly AnyPolicy[];
   /** The clock of health checks and ejections (tests inject one). */
   timers?: HealthTimers;
 }
@@ -65,6 +68,7 @@ export class Gateway implements HandlerHost {
   private readonly retired: { snapshot: Snapshot; next: Snapshot }[] = [];
   private reloading: Promise<unknown> = Promise.resolve();
   private readonly configFile: string | undefined;
+  private readonly basePolicies: readonly AnyPolicy[];
   private readonly loader = new ConfigLoader();
   private readonly timers: HealthTimers | undefined;
   private readonly env: Readonly<Record<string, string | undefined>>;
@@ -99,6 +103,7 @@ export class Gateway implements HandlerHost {
     this.snapshot = snapshot;
     this.configDir = opts.configDir ?? '';
     this.configFile = opts.configFile;
+    this.basePolicies = opts.basePolicies ?? BUILTIN_POLICIES;
     this.timers = opts.timers;
     this.env = services.env;
     this.tunnels = new TunnelSet(services.registry);
@@ -154,8 +159,9 @@ export class Gateway implements HandlerHost {
    * file …), the old config keeps serving and every problem is logged with its field path.
    * Reloads run one at a time.
    */
-  reload(config: Config, warnings: readonly string[] = [], policies: readonly AnyPolicy[] = this.snapshot.policies): Promise<ReloadResult> {
-    const run = this.reloading.then(() => this.swap(config, warnings, policies));
+  reload(config: Config | string | object, warnings: readonly string[] = [], policies: readonly AnyPolicy[] = this.snapshot.policies): Promise<ReloadResult> {
+    // A path, or a plain object that did not come out of validation (those are frozen): validate first.
+    const run = this.reloading.then(() => (typeof config === 'string' || !Object.isFrozen(config) ? this.validateAndSwap(config) : this.swap(config as Config, warnings, policies)));
     this.reloading = run.catch(() => undefined);
     return run;
   }
@@ -174,7 +180,22 @@ export class Gateway implements HandlerHost {
     if (this.configFile === undefined) return this.reloadFailed(['(gateway): started without a config file; nothing to reload from'], 'GW_ERR_RELOAD_FAILED');
     let loaded;
     try {
-      loaded = await this.loader.load(this.configFile, this.env);
+      loaded = await this.loader.load(this.configFile, this.env, this.basePolicies);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      return this.reloadFailed(err.problems);
+    }
+    return this.swap(loaded.config, loaded.warnings, loaded.policies);
+  }
+
+  /** Library mode: a config file path or a raw object, validated (with its plugins) before the swap. */
+  private async validateAndSwap(input: string | object): Promise<ReloadResult> {
+    let loaded;
+    try {
+      loaded =
+        typeof input === 'string'
+          ? await this.loader.load(input, this.env, this.basePolicies)
+          : await validateWithPlugins(input, this.services.configDir || process.cwd(), this.basePolicies);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       return this.reloadFailed(err.problems);

@@ -34,6 +34,7 @@ export { ConfigError, GatewayError, ERRORS, type ErrorCode } from './errors.js';
 export type { Config, RouteConfig, UpstreamConfig } from './config/schema.js';
 export { Type, type Static, type TSchema } from '@sinclair/typebox';
 export type { Gateway } from './gateway.js';
+export type { ReloadResult } from './config/reload.js';
 export { BUILTIN_POLICIES } from './policies/index.js';
 
 export interface CreateGatewayOptions {
@@ -84,5 +85,14 @@ export async function createGateway(config: string | object, opts: CreateGateway
   const env = opts.env ?? process.env;
   const loaded = typeof config === 'string' ? await loadConfig(config, opts) : await validateConfig(config, opts);
   const configDir = typeof config === 'string' ? dirname(resolve(config)) : (opts.baseDir ?? process.cwd());
-  return Gateway.create({ config: loaded.config, warnings: loaded.warnings, policies: loaded.policies, logger: opts.logger, env, configDir });
+  return Gateway.create({
+    config: loaded.config,
+    warnings: loaded.warnings,
+    policies: loaded.policies,
+    basePolicies: registry(opts.policies),
+    logger: opts.logger,
+    env,
+    configDir,
+    ...(typeof config === 'string' ? { configFile: resolve(config) } : {}),
+  });
 }

@@ -120,4 +120,21 @@ describe('library mode', () => {
     assert.equal((await fetch(`${ub}/api/x`)).status, 429, 'the second still serves after the first closed');
     await two.close(100);
   });
+
+  it('reload(config) takes a plain object: validated first, a bad one keeps the old config serving', async () => {
+    const g = await createGateway(config(backend.url));
+    const server = http.createServer(g.handler);
+    servers.push(server);
+    const base = await listen(server);
+    assert.equal((await fetch(`${base}/v2/x`)).status, 404);
+    const bad = await g.reload({ ...config(backend.url), routes: [{ name: 'v2', match: { pathPrefix: '/v2' }, upstream: 'missing' }] });
+    assert.equal(bad.ok, false);
+    assert.ok(bad.problems?.some((p) => p.startsWith('routes[0].upstream:')), JSON.stringify(bad));
+    assert.equal((await fetch(`${base}/api/x`)).status, 200, 'the old config still serves');
+    const good = await g.reload({ ...config(backend.url), routes: [{ name: 'v2', match: { pathPrefix: '/v2' }, upstream: 'b' }] });
+    assert.equal(good.ok, true, JSON.stringify(good));
+    assert.equal((await fetch(`${base}/v2/x`)).status, 200);
+    assert.equal((await fetch(`${base}/api/x`)).status, 404);
+    await g.close(100);
+  });
 });

@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { ConfigError } from '../errors.js';
 import { loadConfigFile } from './load.js';
 import { BUILTIN_POLICIES } from '../policies/index.js';
+import type { AnyPolicy } from '../pipeline/contract.js';
 import type { Config } from './schema.js';
 import { deepFreeze, type ValidationResult } from './validate.js';
 
@@ -33,9 +34,11 @@ export class ConfigLoader {
   private closed = false;
   private readonly threads = new Set<Worker>();
 
-  async load(file: string, env: Env): Promise<ValidationResult> {
+  /** `base`: the registry before the file's own plugins (the built-ins, plus a library user's policies). */
+  async load(file: string, env: Env, base: readonly AnyPolicy[] = BUILTIN_POLICIES): Promise<ValidationResult> {
     const size = await stat(file).then((s) => s.size, () => 0);
-    if (size < THREAD_THRESHOLD_BYTES || this.broken) return loadConfigFile(file, env);
+    // The thread knows only the built-ins: policy objects a library user passed cannot cross to it.
+    if (size < THREAD_THRESHOLD_BYTES || this.broken || base !== BUILTIN_POLICIES) return loadConfigFile(file, env, base);
     let w: Worker;
     try {
       // Run from source (tests under tsx, whose loader the thread inherits), the sibling is .ts.
