@@ -33,6 +33,8 @@ function backend(port) {
   return new Promise((resolve) => child.stdout.once('data', () => resolve(child)));
 }
 
+// `npm run chaos -- --retries`: the same run with retries on the upstream (idempotent GETs go to the other target).
+const RETRIES = process.argv.includes('--retries');
 const [pa, pb, gwPort, adminPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
 const dir = mkdtempSync(join(tmpdir(), 'gw-chaos-'));
 const file = join(dir, 'gateway.yaml');
@@ -46,7 +48,7 @@ upstreams:
     timeouts: { connect: 500ms, response: 1s }
     healthCheck: { path: /health, interval: 1s, timeout: 500ms, healthyAfter: 2, unhealthyAfter: 2 }
     outlierDetection: { consecutiveFailures: 3, consecutive5xx: 5, ejectionTime: 2s, maxEjectionTime: 10s }
-routes:
+${RETRIES ? '    retries: { attempts: 2, on: [connect-failure, reset, timeout, 502, 503, 504], perTryTimeout: 500ms }\n' : ''}routes:
   - { name: api, match: { pathPrefix: /api }, upstream: demo }
 ${extraRoute}`;
 writeFileSync(file, config());

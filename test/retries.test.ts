@@ -58,7 +58,7 @@ upstreams:
   flaky:
     targets: [{ url: ${bad.url} }, { url: ${good.url} }]
     outlierDetection: { consecutiveFailures: 0, consecutive5xx: 0 }
-    retries: { attempts: 2, backoff: { base: 1ms, max: 5ms } }
+    retries: { attempts: 2, on: [connect-failure, reset, 502, 503], backoff: { base: 1ms, max: 5ms } }
   down:
     targets: [{ url: "http://127.0.0.1:${dead}" }, { url: ${good.url} }]
     outlierDetection: { consecutiveFailures: 0, consecutive5xx: 0 }
@@ -139,7 +139,7 @@ upstreams:
   u:
     targets: [{ url: ${bad.url} }, { url: ${good.url} }]
     outlierDetection: { consecutive5xx: 2 }
-    retries: { attempts: 2, backoff: { base: 1ms, max: 5ms } }
+    retries: { attempts: 2, on: [connect-failure, reset, 502, 503], backoff: { base: 1ms, max: 5ms } }
 routes: [{ name: r, match: { pathPrefix: / }, upstream: u }]
 `);
     try {

@@ -136,7 +136,7 @@ export const TargetSchema = Strict({
   weight: Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'Relative share of traffic.' }),
 });
 
-const RETRY_ON = ['connect-failure', 'reset', 'timeout', '500', '502', '503', '504'] as const;
+const RETRY_ON = ['connect-failure', 'reset', 'timeout'] as const;
 const RETRY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'POST', 'PATCH', 'TRACE'] as const;
 
 export const RetriesSchema = Strict(
@@ -149,10 +149,10 @@ export const RetriesSchema = Strict(
       description: "Retries may add at most this share of the upstream's requests (a token bucket, as Envoy's and Finagle's retry budgets): retries never multiply an outage.",
     }),
     minRetriesPerSecond: Type.Number({ minimum: 0, maximum: 1000, default: 3, description: 'Retries always allowed per second, so a quiet upstream can still retry (the budget floor).' }),
-    on: Type.Array(Type.Union(RETRY_ON.map((x) => Type.Literal(x))), {
+    on: Type.Array(Type.Union([...RETRY_ON.map((x) => Type.Literal(x)), Type.Integer({ minimum: 500, maximum: 599 })]), {
       minItems: 1,
-      default: ['connect-failure', 'reset', '502', '503', '504'],
-      description: 'What is retried: connect-failure (refused, no connection), reset (the connection broke before a response), timeout (no response head within perTryTimeout), and these response statuses.',
+      default: ['connect-failure', 'reset', 502, 503, 504],
+      description: 'What is retried: connect-failure (refused, no connection), reset (the connection broke before a response), timeout (no response head within perTryTimeout), and these 5xx response statuses.',
     }),
     perTryTimeout: Duration('Response-head timeout of each try (0: the route\'s response timeout).', '0s'),
     methods: Type.Array(Type.Union(RETRY_METHODS.map((m) => Type.Literal(m))), {

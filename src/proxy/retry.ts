@@ -72,14 +72,14 @@ export function compileRetryPolicy(given: RetriesConfig, upstream: string, budge
     const share = Number(cfg.budget.replace('%', '')) / 100;
     budgets.set(upstream, (budget = new RetryBudget(share, cfg.minRetriesPerSecond, Math.max(10, cfg.minRetriesPerSecond * 10), performance.now())));
   }
-  const on = new Set(cfg.on);
+  const on = new Set<unknown>(cfg.on);
   return {
     attempts: cfg.attempts,
     methods: new Set(cfg.methods),
     onConnectFailure: on.has('connect-failure'),
     onReset: on.has('reset'),
     onTimeout: on.has('timeout'),
-    statuses: new Set(cfg.on.filter((x) => /^\d{3}$/.test(x)).map(Number)),
+    statuses: new Set(cfg.on.filter((x): x is number => typeof x === 'number')),
     perTryTimeout: parseDuration(cfg.perTryTimeout)!,
     maxBodySize: parseSize(cfg.maxBodySize)!,
     backoffBase: parseDuration(cfg.backoff.base)!,
