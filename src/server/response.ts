@@ -80,19 +80,20 @@ export const fallbackWriteHead = function (
   status: number,
   headers?: OutgoingHttpHeaders | OutgoingHttpHeader[],
 ): GatewayResponse {
-  if (this.trustedHeaders !== '') {
-    const pairs = linesToPairs(this.trustedHeaders);
-    this.trustedHeaders = '';
-    if (Array.isArray(headers)) headers = [...headers, ...pairs];
-    else {
-      const h: OutgoingHttpHeaders = { ...headers };
-      for (let i = 0; i < pairs.length; i += 2) h[pairs[i]!] = pairs[i + 1]!;
-      headers = h;
-    }
-  }
-  nodeWriteHead.call(this, status, headers);
+  nodeWriteHead.call(this, status, withTrustedLines(this, headers));
   return this;
 } as typeof GatewayResponse.prototype.writeHead;
+
+/** The headers with the response's trusted lines added as ordinary (Node-checked) fields; the lines are used up. */
+function withTrustedLines(res: GatewayResponse, headers: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined): OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined {
+  if (res.trustedHeaders === '') return headers;
+  const pairs = linesToPairs(res.trustedHeaders);
+  res.trustedHeaders = '';
+  if (Array.isArray(headers)) return [...headers, ...pairs];
+  const h: OutgoingHttpHeaders = { ...headers };
+  for (let i = 0; i < pairs.length; i += 2) h[pairs[i]!] = pairs[i + 1]!;
+  return h;
+}
 
 if (!trustedLinesInHead) GatewayResponse.prototype.writeHead = fallbackWriteHead;
 
@@ -107,17 +108,7 @@ export function adoptResponse(res: ServerResponse): GatewayResponse {
   r.trustedHeaders = '';
   const own = res.writeHead;
   r.writeHead = function (this: GatewayResponse, status: number, headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]) {
-    if (this.trustedHeaders !== '') {
-      const pairs = linesToPairs(this.trustedHeaders);
-      this.trustedHeaders = '';
-      if (Array.isArray(headers)) headers = [...headers, ...pairs];
-      else {
-        const h: OutgoingHttpHeaders = { ...headers };
-        for (let i = 0; i < pairs.length; i += 2) h[pairs[i]!] = pairs[i + 1]!;
-        headers = h;
-      }
-    }
-    return own.call(this, status, headers as OutgoingHttpHeaders);
+    return own.call(this, status, withTrustedLines(this, headers) as OutgoingHttpHeaders);
   } as typeof r.writeHead;
   return r;
 }
