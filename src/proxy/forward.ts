@@ -261,15 +261,19 @@ function keepBody(ctx: RequestContext, then: (body: Buffer) => void): void {
   if (ctx.expectContinue) ctx.res.writeContinue();
 }
 
-/** Forward the request to a target chosen by the route's balancer (the pipeline's terminal step). */
-export function forward(ctx: RequestContext, route: CompiledRoute, headers: string[], events: UpstreamEvents): void {
+/** The route's balancer picks a target; none available is a 503 answered here (undefined returned). */
+export function pickTarget(ctx: RequestContext, route: CompiledRoute): Target | undefined {
   const upstream = route.upstream;
   const target = upstream.balancer.pick();
   ctx.upstreamName = upstream.name;
-  if (target === undefined) {
-    replyError(ctx, new GatewayError('GW_ERR_NO_HEALTHY_TARGET', `No target of upstream "${upstream.name}" is available.`));
-    return;
-  }
+  if (target === undefined) replyError(ctx, new GatewayError('GW_ERR_NO_HEALTHY_TARGET', `No target of upstream "${upstream.name}" is available.`));
+  return target;
+}
+
+/** Forward the request to a target chosen by the route's balancer (the pipeline's terminal step). */
+export function forward(ctx: RequestContext, route: CompiledRoute, headers: string[], events: UpstreamEvents): void {
+  const target = pickTarget(ctx, route);
+  if (target === undefined) return;
   const retry = route.retry;
   if (retry !== undefined) {
     retry.budget.deposit();

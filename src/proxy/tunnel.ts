@@ -17,7 +17,7 @@ import { replyError } from '../server/respond.js';
 import { recordResponse } from '../upstream/health.js';
 import type { Target } from '../upstream/upstream.js';
 import { classifyUpstreamError, upstreamErrorCode } from './errors.js';
-import type { UpstreamEvents } from './forward.js';
+import { pickTarget, type UpstreamEvents } from './forward.js';
 
 /** Fields of the upstream's answer the gateway writes itself (RFC 9110 §7.6.1 hop-by-hop, and its own). */
 const NOT_PASSED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'x-request-id']);
@@ -99,13 +99,8 @@ function handshakeHeaders(headers: string[], ctx: RequestContext, target: Target
 
 /** Open the tunnel for a WebSocket handshake that passed the route's policies. */
 export function openTunnel(ctx: RequestContext, route: CompiledRoute, headers: string[], host: TunnelHost): void {
-  const upstream = route.upstream;
-  const target = upstream.balancer.pick();
-  ctx.upstreamName = upstream.name;
-  if (target === undefined) {
-    replyError(ctx, new GatewayError('GW_ERR_NO_HEALTHY_TARGET', `No target of upstream "${upstream.name}" is available.`));
-    return;
-  }
+  const target = pickTarget(ctx, route);
+  if (target === undefined) return;
   ctx.target = target;
   const client = ctx.upgrade!.socket;
   const url = new URL(target.origin);
@@ -172,8 +167,8 @@ export function openTunnel(ctx: RequestContext, route: CompiledRoute, headers: s
   req.end();
 }
 
-/** A non-101 answer to the handshake: status, headers (after the response hooks) and body to the client. */
-function passRefusal(ctx: RequestContext, res: IncomingMessage): void {
+/** The upstream's answer to the handshake as a header object (what may pass), with the gateway's own fields. */
+function answerHeaders(ctx: RequestContext, res: IncomingMessage): Record<string, string | string[] | number> {
   const headers: Record<string, string | string[] | number> = {};
   const raw = res.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
@@ -185,6 +180,12 @@ function passRefusal(ctx: RequestContext, res: IncomingMessage): void {
   headers['x-request-id'] = ctx.requestId;
   const extra = ctx.responseHeaders;
   if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) headers[extra[i]!] = extra[i + 1]!;
+  return headers;
+}
+
+/** A non-101 answer to the handshake: status, headers (after the response hooks) and body to the client. */
+function passRefusal(ctx: RequestContext, res: IncomingMessage): void {
+  const headers = answerHeaders(ctx, res);
   const status = res.statusCode ?? 502;
   ctx.status = status;
   if (ctx.hooks.response.length > 0) runResponseHooks(ctx.hooks, ctx, { status, local: false, headers });
@@ -214,17 +215,7 @@ function passRefusal(ctx: RequestContext, res: IncomingMessage): void {
 
 /** The 101 head for the client: the upstream's fields (Sec-WebSocket-Accept, -Protocol, -Extensions …) after the response hooks. */
 function switchingHead(ctx: RequestContext, res: IncomingMessage): string {
-  const headers: Record<string, string | string[] | number> = {};
-  const raw = res.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    if (NOT_PASSED.has(name)) continue;
-    const prev = headers[name];
-    headers[name] = prev === undefined ? raw[i + 1]! : Array.isArray(prev) ? [...prev, raw[i + 1]!] : [String(prev), raw[i + 1]!];
-  }
-  headers['x-request-id'] = ctx.requestId;
-  const extra = ctx.responseHeaders;
-  if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) headers[extra[i]!] = extra[i + 1]!;
+  const headers = answerHeaders(ctx, res);
   if (ctx.hooks.response.length > 0) runResponseHooks(ctx.hooks, ctx, { status: 101, local: false, headers });
   let head = 'HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\n';
   for (const name of Object.keys(headers)) {

@@ -54,7 +54,8 @@ export interface TrustedProxies {
 }
 
 /** Compile `trustedProxies` CIDRs (or single addresses) once into a node:net BlockList. */
-export function compileTrustedProxies(cidrs: readonly string[]): TrustedProxies {
+/** CIDRs (or single addresses), validated as `cidr` by the schema, as one node:net BlockList. */
+export function cidrBlockList(cidrs: readonly string[]): BlockList {
   const list = new BlockList();
   for (const entry of cidrs) {
     const [addr, bits] = entry.split('/') as [string, string | undefined];
@@ -62,6 +63,11 @@ export function compileTrustedProxies(cidrs: readonly string[]): TrustedProxies 
     if (bits === undefined) list.addAddress(addr, type);
     else list.addSubnet(addr, Number(bits), type);
   }
+  return list;
+}
+
+export function compileTrustedProxies(cidrs: readonly string[]): TrustedProxies {
+  const list = cidrBlockList(cidrs);
   const empty = cidrs.length === 0;
   return {
     empty,

@@ -9,20 +9,12 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { GatewayError } from '../../errors.js';
 import { definePolicy, type PolicyConfigView, type PolicyContext, type PolicyHooks, type Problems } from '../../pipeline/contract.js';
-import { canonicalIp } from '../../util/ip.js';
+import { canonicalIp, cidrBlockList } from '../../util/ip.js';
 import { IpFilterSchema, type IpFilterConfig } from './schema.js';
 
 /** A compiled CIDR list; undefined for an absent list. */
 function compile(cidrs: readonly string[] | undefined): BlockList | undefined {
-  if (cidrs === undefined) return undefined;
-  const list = new BlockList();
-  for (const entry of cidrs) {
-    const [addr, bits] = entry.split('/') as [string, string | undefined];
-    const type = isIPv6(addr) ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr, type);
-    else list.addSubnet(addr, Number(bits), type);
-  }
-  return list;
+  return cidrs === undefined ? undefined : cidrBlockList(cidrs);
 }
 
 function contains(list: BlockList, ip: string): boolean {
