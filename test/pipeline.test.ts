@@ -105,7 +105,28 @@ const preRoute = definePolicy({
   }),
 });
 
-const POLICIES: readonly AnyPolicy[] = [...BUILTIN_POLICIES, tracer('first', 'auth', 5), tracer('second', 'transform', 9), replyPolicy, failPolicy, rewritePolicy, preRoute];
+/** Changes the head with get/set/append/delete (the flat-list way); a later hook may still read head.headers. */
+const fieldsPolicy = definePolicy({
+  name: 'fields',
+  phase: 'transform',
+  order: 20,
+  config: Type.Boolean(),
+  create: () => ({
+    onResponse: (_ctx, head) => {
+      head.append('x-multi', 'a');
+      head.append('x-multi', 'b');
+      head.set('x-lines', String((head.get('x-multi') as string[]).length));
+      head.set('x-number', 42);
+      head.set('content-type', 'text/plain; charset=utf-8');
+      head.delete('x-absent');
+      head.set('x-gone', 'soon');
+      head.delete('x-gone');
+      head.set('x-saw-type', head.get('content-type') as string);
+    },
+  }),
+});
+
+const POLICIES: readonly AnyPolicy[] = [...BUILTIN_POLICIES, tracer('first', 'auth', 5), tracer('second', 'transform', 9), replyPolicy, failPolicy, rewritePolicy, preRoute, fieldsPolicy];
 
 describe('pipeline contract', () => {
   let backend: DemoBackend;
@@ -118,6 +139,7 @@ edge: { mark: m1 }
 upstreams: { b: { targets: [{ url: ${backend.url} }] } }
 routes:
   - { name: trail, match: { pathPrefix: /trail }, upstream: b, first: true, second: true }
+  - { name: fields, match: { pathPrefix: /fields }, upstream: b, fields: true, first: true }
   - { name: redirect, match: { pathPrefix: /go }, upstream: b, reply: { status: 302, location: "https://example.com/x" } }
   - { name: nocontent, match: { pathPrefix: /empty }, upstream: b, reply: { status: 204 } }
   - { name: cached, match: { pathPrefix: /cached }, upstream: b, reply: { status: 200, body: "from cache" }, first: true }
@@ -142,6 +164,20 @@ routes:
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-trail'), '>first>second<second<first');
     assert.equal(res.headers.get('x-edge'), 'm1:upstream', 'pre-route response hooks run last, on every response');
+  });
+
+  it('response hooks change an upstream head with get/set/append/delete, and a later hook still sees it as head.headers', async () => {
+    const res = await fetch(`${gw.url}/fields`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-multi'), 'a, b');
+    assert.equal(res.headers.get('x-lines'), '2');
+    assert.equal(res.headers.get('x-number'), '42');
+    assert.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8');
+    assert.equal(res.headers.get('x-saw-type'), 'text/plain; charset=utf-8');
+    assert.equal(res.headers.get('x-gone'), null);
+    assert.equal(res.headers.get('x-trail'), '>first<first', 'the tracer (object view) ran after fields');
+    assert.ok(res.headers.get('x-request-id'));
+    assert.equal((await res.json() as Echo).path, '/fields');
   });
 
   it('answers locally with any status, headers and body', async () => {

@@ -107,12 +107,28 @@ export interface PolicyContext {
 }
 
 /** The response head, as response hooks see it. */
+/** A response field's value: one line, or a repeated field's lines (Set-Cookie), or a number. */
+export type FieldValue = string | string[] | number;
+
+/**
+ * The response head a response hook may change. `get`, `set`, `append` and `delete` work on the
+ * fields as they arrived from the upstream (a flat list) and are the cheap way; reading `headers`
+ * turns them into an object once per response (a little more work per request, the same result).
+ */
 export interface ResponseHead {
   readonly status: number;
   /** True when the gateway answered itself (a refusal, a local reply); false for an upstream response. */
   readonly local: boolean;
-  /** Lower-case names; change, add or delete fields. */
-  readonly headers: Record<string, string | string[] | number>;
+  /** Every field as an object with lower-case names: change, add or delete fields. */
+  readonly headers: Record<string, FieldValue>;
+  /** A field's value (lower-case name): a string, an array when the field is repeated, undefined when absent. */
+  get(name: string): FieldValue | undefined;
+  /** Replace every field of this (lower-case) name with this value (an array: one line each). */
+  set(name: string, value: FieldValue): void;
+  /** One more line of this field, after those already there. */
+  append(name: string, value: string): void;
+  /** Remove every field of this (lower-case) name. */
+  delete(name: string): void;
 }
 
 export interface PolicyHooks {

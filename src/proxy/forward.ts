@@ -23,7 +23,8 @@ interface Tries {
   readonly body: Buffer | null;
   readonly tried: Target[];
 }
-import { responseHeaderList, responseHeaderObject } from './headers.js';
+import { responseHeaderList } from './headers.js';
+import { HookHead } from '../pipeline/response-head.js';
 
 export interface UpstreamEvents {
   /** A request to a target failed before or during the response (passive health, metrics, logs). */
@@ -122,13 +123,15 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       res.writeHead(statusCode, headers);
       if (isEventStream(headers)) res.flushHeaders();
     } else {
-      const headers = responseHeaderObject(raw, ctx.responseHeaderLines !== '');
-      headers['x-request-id'] = ctx.requestId;
-      if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) headers[extra[i]!] = extra[i + 1]!;
-      runResponseHooks(ctx.hooks, ctx, { status: statusCode, local: false, headers });
+      // The hooks work on the same flat list (an object only if one of them reads head.headers).
+      const list = responseHeaderList(raw, ctx.responseHeaderLines !== '');
+      list.push('x-request-id', ctx.requestId);
+      const head = new HookHead(statusCode, false, list);
+      if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) head.set(extra[i]!, extra[i + 1]!);
+      runResponseHooks(ctx.hooks, ctx, head);
       res.trustedHeaders = ctx.responseHeaderLines;
-      res.writeHead(statusCode, headers);
-      const type = headers['content-type'];
+      res.writeHead(statusCode, head.fields());
+      const type = head.get('content-type');
       if (typeof type === 'string' && type.startsWith('text/event-stream')) res.flushHeaders();
     }
     return true;

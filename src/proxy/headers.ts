@@ -199,21 +199,6 @@ export function responseHeaderList(raw: readonly Buffer[], ownRateLimit = false)
   return out;
 }
 
-/** The same, as an object for response hooks (repeated fields such as Set-Cookie become arrays). */
-export function responseHeaderObject(raw: readonly Buffer[], ownRateLimit = false): Record<string, string | string[] | number> {
-  const list = responseHeaderList(raw, ownRateLimit);
-  const out: Record<string, string | string[] | number> = {};
-  for (let i = 0; i < list.length; i += 2) {
-    const name = list[i]!;
-    const value = list[i + 1]!;
-    const prev = out[name];
-    if (prev === undefined) out[name] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[name] = [String(prev), value];
-  }
-  return out;
-}
-
 /** A client-sent X-Request-Id is kept only when it is short and plain; anything else is replaced. */
 export function isWellFormedRequestId(id: string): boolean {
   if (id.length === 0 || id.length > 128) return false;

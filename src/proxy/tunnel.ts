@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { GatewayError } from '../errors.js';
 import { runResponseHooks } from '../pipeline/chain.js';
+import { HookHead } from '../pipeline/response-head.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { CompiledRoute } from '../router/compile.js';
 import { replyError } from '../server/respond.js';
@@ -188,7 +189,7 @@ function passRefusal(ctx: RequestContext, res: IncomingMessage): void {
   const headers = answerHeaders(ctx, res);
   const status = res.statusCode ?? 502;
   ctx.status = status;
-  if (ctx.hooks.response.length > 0) runResponseHooks(ctx.hooks, ctx, { status, local: false, headers });
+  if (ctx.hooks.response.length > 0) runResponseHooks(ctx.hooks, ctx, new HookHead(status, false, headers));
   headers['connection'] = 'close';
   const out = ctx.res;
   out.trustedHeaders = ctx.responseHeaderLines;
@@ -216,7 +217,7 @@ function passRefusal(ctx: RequestContext, res: IncomingMessage): void {
 /** The 101 head for the client: the upstream's fields (Sec-WebSocket-Accept, -Protocol, -Extensions …) after the response hooks. */
 function switchingHead(ctx: RequestContext, res: IncomingMessage): string {
   const headers = answerHeaders(ctx, res);
-  if (ctx.hooks.response.length > 0) runResponseHooks(ctx.hooks, ctx, { status: 101, local: false, headers });
+  if (ctx.hooks.response.length > 0) runResponseHooks(ctx.hooks, ctx, new HookHead(101, false, headers));
   let head = 'HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\n';
   for (const name of Object.keys(headers)) {
     if (NOT_PASSED.has(name) && name !== 'x-request-id') continue;

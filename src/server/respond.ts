@@ -5,6 +5,7 @@
  */
 import { ERRORS, GatewayError, type ErrorCode } from '../errors.js';
 import { runResponseHooks } from '../pipeline/chain.js';
+import { HookHead } from '../pipeline/response-head.js';
 import type { LocalReply } from '../pipeline/contract.js';
 import type { RequestContext } from '../pipeline/context.js';
 
@@ -80,7 +81,7 @@ export function sendReply(ctx: RequestContext, reply: LocalReply | GatewayError)
   // A body the client is still sending would be read and thrown away to keep the connection;
   // for a refused upload, close instead (a 1 GiB body is not worth draining).
   if (ctx.hasBody && !ctx.req.complete) headers['connection'] = 'close';
-  if (ctx.hooks.response.length > 0) runResponseHooks(ctx.hooks, ctx, { status, local: true, headers });
+  if (ctx.hooks.response.length > 0) runResponseHooks(ctx.hooks, ctx, new HookHead(status, true, headers));
   const noBody = ctx.method === 'HEAD' || bodyless(status);
   const length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
   if (!bodyless(status)) headers['content-length'] = length;

@@ -52,16 +52,15 @@ function createHooks(cfg: CorsConfig, name: string): PolicyHooks {
       return asked === undefined || asked === '' ? preflight : { status: 204, headers: { ...preflightHeaders, 'access-control-allow-headers': asked } };
     },
     onResponse(ctx: PolicyContext, head: ResponseHead) {
-      const h = head.headers;
-      h['vary'] = varyWithOrigin(h['vary']);
+      head.set('vary', varyWithOrigin(head.get('vary')));
       // An upstream's own CORS fields go (the gateway decides them here). Without its own
       // Access-Control-Allow-Origin the others are inert to a browser, so one lookup decides.
-      if (!head.local && h['access-control-allow-origin'] !== undefined) for (const name of CORS_FIELDS) delete h[name];
+      if (!head.local && head.get('access-control-allow-origin') !== undefined) for (const name of CORS_FIELDS) head.delete(name);
       const origin = ctx.header('origin');
       if (origin === undefined || !originAllowed(rules, origin)) return;
-      h['access-control-allow-origin'] = star ? '*' : origin;
-      if (credentials) h['access-control-allow-credentials'] = 'true';
-      if (exposed !== undefined && !(head.local && ctx.method === 'OPTIONS')) h['access-control-expose-headers'] = exposed;
+      head.set('access-control-allow-origin', star ? '*' : origin);
+      if (credentials) head.set('access-control-allow-credentials', 'true');
+      if (exposed !== undefined && !(head.local && ctx.method === 'OPTIONS')) head.set('access-control-expose-headers', exposed);
     },
   };
 }

@@ -86,26 +86,21 @@ function applyRequest(ctx: PolicyContext, c: Compiled): void {
 }
 
 function applyResponse(ctx: PolicyContext, head: ResponseHead, c: Compiled): void {
-  const h = head.headers;
-  for (let i = 0; i < c.remove.length; i++) if (h[c.remove[i]!] !== undefined) delete h[c.remove[i]!];
+  for (let i = 0; i < c.remove.length; i++) head.delete(c.remove[i]!);
   for (let i = 0; i < c.setNames.length; i++) {
     const name = c.setNames[i]!;
     const v = resolveTemplate(ctx, c.setValues[i]!);
-    if (typeof v === 'string') h[name] = v;
+    if (typeof v === 'string') head.set(name, v);
     else {
-      if (h[name] !== undefined) delete h[name];
+      head.delete(name);
       if (!v.missing) refused(ctx, name, v.variable);
     }
   }
   for (let i = 0; i < c.addNames.length; i++) {
     const name = c.addNames[i]!;
     const v = resolveTemplate(ctx, c.addValues[i]!);
-    if (typeof v !== 'string') {
-      if (!v.missing) refused(ctx, name, v.variable);
-      continue;
-    }
-    const prev = h[name];
-    h[name] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [String(prev), v];
+    if (typeof v === 'string') head.append(name, v);
+    else if (!v.missing) refused(ctx, name, v.variable);
   }
 }
 
