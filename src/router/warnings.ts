@@ -3,21 +3,30 @@
  * linear in the number of routes (the table may hold 10,000): no pairwise comparison of all routes.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { CompiledRoute } from './compile.js';
+import type { Matchable } from './match.js';
 import type { RouteIndex } from './route-index.js';
+
+/** What the warnings read of a compiled route (compile.ts's WarnedRoute has it; no import back). */
+interface WarnedRoute extends Matchable {
+  readonly index: number;
+  readonly name: string;
+  /** Names of the route's policies. */
+  readonly policies: readonly string[];
+  readonly config: { readonly auth?: unknown };
+}
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'];
 const PROBE = 'gw-probe';
 
-export function routeWarnings(routes: readonly CompiledRoute[], router: RouteIndex<CompiledRoute>): string[] {
+export function routeWarnings<R extends WarnedRoute>(routes: readonly R[], router: RouteIndex<R>): string[] {
   return [...tieWarnings(routes), ...weakerFallbackWarnings(routes, router)];
 }
 
-const at = (r: CompiledRoute) => `routes[${r.index}] (${r.name})`;
+const at = (r: WarnedRoute) => `routes[${r.index}] (${r.name})`;
 
 /** Two routes that match exactly the same requests (and share a method): the later one never wins them. */
-function tieWarnings(routes: readonly CompiledRoute[]): string[] {
-  const byCondition = new Map<string, CompiledRoute[]>();
+function tieWarnings(routes: readonly WarnedRoute[]): string[] {
+  const byCondition = new Map<string, WarnedRoute[]>();
   for (const r of routes) {
     const m = r.matcher;
     // Joined with characters no host, path or header name can hold.
@@ -49,7 +58,7 @@ function tieWarnings(routes: readonly CompiledRoute[]): string[] {
 }
 
 /** A request this route's conditions match: its own host, path (parameters filled in) and headers. */
-function sampleRequest(r: CompiledRoute): { host: string; path: string; req: { headers: IncomingHttpHeaders } } {
+function sampleRequest(r: WarnedRoute): { host: string; path: string; req: { headers: IncomingHttpHeaders } } {
   const m = r.matcher;
   const host = m.exactHosts ? [...m.exactHosts][0]! : m.wildcardHosts ? PROBE + m.wildcardHosts[0]! : `${PROBE}.invalid`;
   const path =
@@ -60,7 +69,7 @@ function sampleRequest(r: CompiledRoute): { host: string; path: string; req: { h
 }
 
 /** What `to` lacks of `from`'s protection, in words, or undefined when it is at least as strong. */
-function weaker(from: CompiledRoute, to: CompiledRoute): string | undefined {
+function weaker(from: WarnedRoute, to: WarnedRoute): string | undefined {
   const missing = from.policies.filter((p) => !to.policies.includes(p));
   if (missing.length > 0) return `has no ${missing.join(', ')}`;
   if (JSON.stringify(from.config.auth) !== JSON.stringify(to.config.auth)) return `has other auth settings (${JSON.stringify(to.config.auth ?? 'none')})`;
@@ -72,13 +81,13 @@ function weaker(from: CompiledRoute, to: CompiledRoute): string | undefined {
  * Where those methods would land on a less specific route with weaker policies if they went on — as
  * they do with match.methodFallthrough, and as they did before that rule — say so, per route.
  */
-function weakerFallbackWarnings(routes: readonly CompiledRoute[], router: RouteIndex<CompiledRoute>): string[] {
+function weakerFallbackWarnings<R extends WarnedRoute>(routes: readonly R[], router: RouteIndex<R>): string[] {
   const warnings: string[] = [];
   for (const r of routes) {
     const methods = r.matcher.methods;
     if (methods === undefined) continue;
     const { host, path, req } = sampleRequest(r);
-    const landing = new Map<CompiledRoute, string[]>();
+    const landing = new Map<R, string[]>();
     for (const method of METHODS) {
       if (methods.has(method) || (method === 'HEAD' && methods.has('GET'))) continue;
       const found = router.matchPast(r, method, host, path, req);

@@ -14,40 +14,12 @@
  *
  * Timers are injectable (HealthTimers) so tests drive probes and ejections without sleeping.
  */
-import type { Logger } from 'pino';
 import { Client } from 'undici';
 import type { UpstreamErrorKind } from '../proxy/errors.js';
 import type { Balancer } from './balancers/index.js';
-import type { Target, Upstream } from './upstream.js';
+import type { ActiveChecks, HealthCheckSettings, HealthTimers, Target, TargetHealth, Upstream } from './types.js';
 
-export interface OutlierSettings {
-  /** Consecutive connection failures before ejection; 0 disables. */
-  readonly consecutiveFailures: number;
-  /** Consecutive 5xx responses before ejection; 0 disables. */
-  readonly consecutive5xx: number;
-  /** First ejection, ms; each ejection in a row adds it again. */
-  readonly ejectionTime: number;
-  readonly maxEjectionTime: number;
-}
-
-export interface HealthCheckSettings {
-  /** Path below the target's base path. */
-  readonly path: string;
-  readonly interval: number;
-  readonly timeout: number;
-  readonly healthyAfter: number;
-  readonly unhealthyAfter: number;
-  /** Inclusive [low, high] status ranges that pass. */
-  readonly expect: readonly (readonly [number, number])[];
-}
-
-/** The clock health uses: real timers in production, a hand-driven one in tests. */
-export interface HealthTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  now(): number;
-  random(): number;
-}
+export type { ActiveChecks, HealthCheckSettings, HealthDeps, HealthTimers, OutlierSettings, OutlierState, TargetHealth } from './types.js';
 
 /** Real timers, unref'd: health never keeps a process alive (close() stops them anyway). */
 export const REAL_TIMERS: HealthTimers = {
@@ -60,30 +32,6 @@ export const REAL_TIMERS: HealthTimers = {
   now: () => Date.now(),
   random: () => Math.random(),
 };
-
-/** Where passive and active health report: the gateway logger and the clock. */
-export interface HealthDeps {
-  readonly logger: Logger;
-  readonly timers: HealthTimers;
-}
-
-/** 'trial': the next pick gets the one trial request; 'probing': that request is under way. */
-export type OutlierState = 'in' | 'ejected' | 'trial' | 'probing';
-
-/** Per-target health state (lives on the Target; `available` is derived from it on every change). */
-export interface TargetHealth {
-  /** Verdict of the active checks (true when there are none). */
-  healthy: boolean;
-  outlier: OutlierState;
-  /** Consecutive connection failures / 5xx. */
-  failures: number;
-  errors5xx: number;
-  /** Ejections in a row: the next ejection lasts this many ejectionTimes (capped). */
-  ejections: number;
-  /** When the target last came back from an ejection (ms, HealthTimers clock). */
-  returnedAt: number;
-  timer: unknown;
-}
 
 export function newTargetHealth(): TargetHealth {
   return { healthy: true, outlier: 'in', failures: 0, errors5xx: 0, ejections: 0, returnedAt: 0, timer: undefined };
@@ -202,12 +150,6 @@ export function parseExpect(list: readonly string[]): [number, number][] {
   });
 }
 
-/** The probes of one upstream. */
-export interface ActiveChecks {
-  stop(): Promise<void>;
-  /** Settles when every probe under way now has finished (tests). */
-  settled(): Promise<void>;
-}
 
 class TargetProbe {
   private readonly client: Client;

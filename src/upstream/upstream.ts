@@ -10,55 +10,16 @@ import { Pool } from 'undici';
 import { ConfigError } from '../errors.js';
 import type { UpstreamConfig } from '../config/schema.js';
 import { parseDuration } from '../util/units.js';
-import { BALANCERS, type Balancer } from './balancers/index.js';
+import { BALANCERS } from './balancers/index.js';
 import {
   newTargetHealth,
   parseExpect,
   startActiveChecks,
   withTrial,
-  type ActiveChecks,
-  type HealthCheckSettings,
-  type HealthDeps,
-  type OutlierSettings,
-  type TargetHealth,
 } from './health.js';
+import type { HealthDeps, OutlierSettings, Target, Upstream } from './types.js';
 
-export interface Target {
-  /** `http://10.0.0.5:9000` — also the metrics/log label. */
-  readonly origin: string;
-  /** Path prefix from the target URL (`http://h/base` → `/base`), '' when none. */
-  readonly basePath: string;
-  readonly weight: number;
-  readonly pool: Pool;
-  /** For https:// targets: the TLS options every connection to it uses (pool and WebSocket tunnels). */
-  readonly tls: ConnectionOptions | undefined;
-  active: number;
-  /** What balancers read: healthy by the active checks and not ejected (recomputed on transitions only). */
-  available: boolean;
-  readonly health: TargetHealth;
-}
-
-export interface Upstream {
-  readonly name: string;
-  readonly targets: readonly Target[];
-  readonly balancer: Balancer<Target>;
-  /** Response-head timeout, ms. */
-  readonly responseTimeout: number;
-  /** Body idle timeout, ms. */
-  readonly idleTimeout: number;
-  /** WebSocket tunnel idle timeout, ms. */
-  readonly websocketIdleTimeout: number;
-  /** True when insecureSkipVerify is set (warned about at every start). */
-  readonly insecure: boolean;
-  readonly outlier: OutlierSettings;
-  /** Active probes; undefined when healthCheck is not configured. */
-  readonly healthCheck: HealthCheckSettings | undefined;
-  readonly health: HealthDeps;
-  /** The config it was built from (JSON): a reload with the same keeps this object, state and probes included. */
-  readonly identity: string;
-  /** Running probes (startUpstream), undefined before and after. */
-  checks: ActiveChecks | undefined;
-}
+export type { Target, Upstream } from './types.js';
 
 interface PoolEntry {
   pool: Pool;
