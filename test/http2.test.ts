@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -193,5 +194,64 @@ routes:
     // The gateway still serves everyone else.
     const res = await h2request(session, { ':path': '/after' });
     assert.equal(res.headers[':status'], 200);
+  });
+});
+
+describe('HTTP/1.1 on the TLS port with HTTP/2 on (ALPN): the server limits still apply', () => {
+  let up: Upstream;
+  let gw: TestGateway;
+  let pair: SelfSigned;
+
+  before(async () => {
+    up = await upstream();
+    pair = writeSelfSigned(mkdtempSync(join(tmpdir(), 'gw-h2-limits-')), ['localhost', '127.0.0.1'], { name: 'h2l' });
+    gw = await startGateway(`
+server:
+  headersTimeout: 1s
+  requestTimeout: 5s
+  maxHeaderSize: 4kb
+  tls: { certificates: [{ cert: ${pair.cert}, key: ${pair.key} }] }
+upstreams: { b: { targets: [{ url: ${up.url} }] } }
+routes:
+  - { name: api, match: { pathPrefix: / }, upstream: b }
+`);
+  });
+  after(async () => {
+    await gw.close();
+    await up.close();
+  });
+
+  function h1(): tls.TLSSocket {
+    return tls.connect({ host: '127.0.0.1', port: gw.port, servername: 'localhost', ca: readFileSync(pair.cert), ALPNProtocols: ['http/1.1'] });
+  }
+
+  it('a head over server.maxHeaderSize is a 431, as on a plain listener', async () => {
+    const s = h1();
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    await new Promise((resolve) => s.once('secureConnect', resolve));
+    assert.equal(s.alpnProtocol, 'http/1.1');
+    s.write(`GET /x HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(6000)}\r\n\r\n`);
+    await new Promise((resolve) => s.once('close', resolve));
+    assert.match(got, /^HTTP\/1\.1 431 /);
+    assert.equal(up.seen.length, 0);
+  });
+
+  it('a client that trickles its head is cut after server.headersTimeout, not Node’s 60 s', async () => {
+    const s = h1();
+    s.on('data', () => undefined);
+    s.on('error', () => undefined);
+    await new Promise((resolve) => s.once('secureConnect', resolve));
+    const t0 = Date.now();
+    s.write('GET /x HTTP/1.1\r\nHost: localhost\r\n');
+    const drip = setInterval(() => s.write('X-A: b\r\n'), 200);
+    const closed = await Promise.race([
+      new Promise<boolean>((resolve) => s.once('close', () => resolve(true))),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 8000)),
+    ]);
+    clearInterval(drip);
+    s.destroy();
+    assert.ok(closed, 'still open after 8 s');
+    assert.ok(Date.now() - t0 >= 900, `closed too early: ${Date.now() - t0} ms`);
   });
 });

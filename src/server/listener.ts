@@ -287,6 +287,24 @@ function plainListener(
   return listener;
 }
 
+/**
+ * The HTTP/1.1 side of an ALPN listener is served by node:http's connection listener with the
+ * http2 server as its server: it reads these server fields as an http.Server reads its options
+ * (a header size over the limit is a 431; the header and request timeouts are checked at this
+ * interval from 'listening' on). node:http2 takes none of them as options, so without this the
+ * HTTP/1.1 clients of a TLS port got Node's defaults: 16 KiB of headers and a 30 s check interval.
+ */
+function http1Limits(server: net.Server, cfg: ServerConfig): void {
+  const o = httpOptions(cfg);
+  Object.assign(server, {
+    maxHeaderSize: o.maxHeaderSize,
+    connectionsCheckingInterval: o.connectionsCheckingInterval,
+    requireHostHeader: o.requireHostHeader,
+    joinDuplicateHeaders: o.joinDuplicateHeaders,
+  });
+  applyHttpTimeouts(server, cfg);
+}
+
 /** Counted (gateway_connections_dropped_total) by the caller, not logged: a flood of them must not flood the log. */
 const NO_DROP_COUNT = (): void => undefined;
 
@@ -327,6 +345,7 @@ export function createProxyListener(
     },
     h,
   );
+  http1Limits(server, cfg);
   tls.attach(server);
   wire(server, h as unknown as Handle, logger, upgrade);
   server.on('checkContinue', h);
