@@ -29,7 +29,7 @@ import type { Target } from './upstream/upstream.js';
 import { PoolSet, startUpstream, stopUpstream } from './upstream/upstream.js';
 import { recordFailure, type HealthTimers } from './upstream/health.js';
 import { parseDuration } from './util/units.js';
-import { ConfigLoader } from './config/loader.js';
+import { ConfigLoader, fileSize, THREAD_THRESHOLD_BYTES } from './config/loader.js';
 import { validateWithPlugins } from './config/load.js';
 import { diffConfigs, summarizeDiff, type ReloadResult } from './config/reload.js';
 
@@ -333,6 +333,19 @@ export class Gateway implements HandlerHost {
     for (const e of this.extensions) e.onRetryBudgetExhausted?.(ctx);
   }
 
+  /**
+   * A large config file will be reloaded on the loader thread: start and warm it now, so the first
+   * reload is as quick as the later ones (config/loader.ts). Not for a file with plugins (those load
+   * on the main thread) nor a library user's own policies (they cannot cross to a thread).
+   */
+  private prepareLoader(cfg: Config): void {
+    const file = this.configFile;
+    if (file === undefined || this.basePolicies !== BUILTIN_POLICIES || (cfg.plugins?.length ?? 0) > 0) return;
+    void fileSize(file).then((size) => {
+      if (size >= THREAD_THRESHOLD_BYTES && !this.closing) this.loader.prepare();
+    });
+  }
+
   /** Open the proxy and admin listeners. Resolves with the ports actually bound. */
   async start(): Promise<{ port: number; adminPort: number }> {
     const cfg = this.snapshot.config;
@@ -367,6 +380,7 @@ export class Gateway implements HandlerHost {
       this.adminPort = await listen(this.admin, cfg.admin.port, cfg.admin.host);
     }
     this.ready = true;
+    this.prepareLoader(cfg);
     for (const u of this.snapshot.upstreams.values()) startUpstream(u);
     for (const w of this.snapshot.warnings) this.logger.warn({ event: 'config.warning' }, w);
     this.logger.info(
