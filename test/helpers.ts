@@ -15,7 +15,7 @@ import pino from 'pino';
 import { parseConfig } from '../src/config/load.js';
 import { ConfigError } from '../src/errors.js';
 import { Gateway, type GatewayOptions } from '../src/gateway.js';
-import type { HealthTimers } from '../src/upstream/health.js';
+import type { HealthTimers } from '../src/upstream/types.js';
 import { startDemoBackend, type DemoBackend } from '../src/demo-backend.js';
 
 export { startDemoBackend, type DemoBackend };

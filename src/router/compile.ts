@@ -19,7 +19,8 @@ import {
   type RouteInfo,
 } from '../pipeline/contract.js';
 import { createUpstream, stopUpstream, upstreamIdentity, type PoolSet, type Upstream } from '../upstream/upstream.js';
-import { REAL_TIMERS, type HealthTimers } from '../upstream/health.js';
+import { REAL_TIMERS } from '../upstream/health.js';
+import type { HealthTimers } from '../upstream/types.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { compileTrustedProxies, type TrustedProxies } from '../util/ip.js';
 import { compileStrippedHeaders } from '../proxy/headers.js';

@@ -19,8 +19,6 @@ import type { UpstreamErrorKind } from '../proxy/errors.js';
 import type { Balancer } from './balancers/index.js';
 import type { ActiveChecks, HealthCheckSettings, HealthTimers, Target, TargetHealth, Upstream } from './types.js';
 
-export type { ActiveChecks, HealthCheckSettings, HealthDeps, HealthTimers, OutlierSettings, OutlierState, TargetHealth } from './types.js';
-
 /** Real timers, unref'd: health never keeps a process alive (close() stops them anyway). */
 export const REAL_TIMERS: HealthTimers = {
   setTimeout(fn, ms) {

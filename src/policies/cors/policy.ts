@@ -25,6 +25,8 @@ const CORS_FIELDS = [
   'access-control-max-age',
 ] as const;
 
+const BOTH_LEVELS = 'the top-level cors already answers every request before routing: set cors on routes (and defaults) or at the top level, not both';
+
 /** A preflight from an origin that is not allowed: 204 and no CORS headers (onResponse adds Vary). */
 const BARE_PREFLIGHT: LocalReply = Object.freeze({ status: 204 });
 
@@ -92,12 +94,12 @@ export const corsPolicy = definePolicy({
     const global = doc.cors !== undefined;
     if (view.defaults !== undefined) {
       check('defaults.cors', view.defaults, p);
-      if (global) p.add('defaults.cors', 'the top-level cors already answers every request before routing: set cors on routes (and defaults) or at the top level, not both');
+      if (global) p.add('defaults.cors', BOTH_LEVELS);
     }
     view.routes.forEach((r, i) => {
       if (doc.routes?.[i]?.['cors'] === undefined) return;
       check(`${r.at}.cors`, r.config, p);
-      if (global) p.add(`${r.at}.cors`, 'the top-level cors already answers every request before routing: set cors on routes (and defaults) or at the top level, not both');
+      if (global) p.add(`${r.at}.cors`, BOTH_LEVELS);
     });
   },
   create: (cfg) => createHooks(cfg, 'cors'),
