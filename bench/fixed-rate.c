@@ -793,7 +793,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < n_conns; i++)
     if (conns[i].fd >= 0) close(conns[i].fd);
 
-  qsort(latencies, lat_count, sizeof *latencies, cmp_double);
+  if (lat_count > 0) qsort(latencies, lat_count, sizeof *latencies, cmp_double);
   double q[4];
   const double ps[4] = {50, 90, 99, 99.9};
   for (int i = 0; i < 4; i++) {
