@@ -2,7 +2,9 @@
 // A constant-rate (open-loop) HTTP/1.1 load generator, as wrk2 does it: requests are *scheduled* at
 // a fixed rate, each one's latency is measured from the time it was due to be sent, not from when a
 // connection was free to send it (no coordinated omission: a stall shows in the percentiles as the
-// queue it makes, as it would for real clients). Used by `npm run bench` with LATENCY=1.
+// queue it makes, as it would for real clients). `npm run bench` with LATENCY=1 uses its C twin,
+// bench/fixed-rate.c (this one's event-loop and GC pauses showed in its p99), and this one when
+// the C one cannot be built or with FIXED_RATE=node.
 //
 // Why not autocannon's --overallRate: autocannon gives each connection a per-second quota that it
 // sends back to back at the start of every second, then waits for the next second, so "50% load"

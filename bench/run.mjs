@@ -34,8 +34,12 @@ const USAGE = `Usage: npm run bench -- [options]        (or the env variables in
   --bare              also run the bare node:http + undici proxy (bench/
                       bare-proxy.mjs) in the turns, pinned like a gateway  [BARE=1]
   --latency           fixed-rate latency at 50% and 80% of plain's req/s
-                      (bench/fixed-rate.mjs), gateways and bare proxy;
-                      needs plain among the scenarios; implies --bare     [LATENCY=1]
+                      (bench/fixed-rate.c, built with cc), gateways and
+                      bare proxy; needs plain among the scenarios;
+                      implies --bare                                      [LATENCY=1]
+  --fixed-rate auto   the latency generator: c (bench/fixed-rate.c, fail
+                      if it does not build) | node (bench/fixed-rate.mjs)
+                      | auto (c, else node with the reason printed)       [FIXED_RATE]
   --max-steal 5       a round with more CPU steal (%, /proc/stat) is run
                       again ...                                            [MAX_STEAL]
   --steal-repeats 2   ... at most this many times per round                [STEAL_REPEATS]
@@ -59,6 +63,7 @@ try {
       backend: { type: 'string' },
       bare: { type: 'boolean' },
       latency: { type: 'boolean' },
+      'fixed-rate': { type: 'string' },
       'max-steal': { type: 'string' },
       'steal-repeats': { type: 'string' },
       'node-flags': { type: 'string' },
@@ -106,6 +111,7 @@ const cfg = {
   tool: opts.tool ?? process.env.LOAD_TOOL ?? 'auto',
   backend: opts.backend ?? process.env.BACKEND ?? 'demo',
   latency: opts.latency ?? ['1', 'true', 'yes'].includes(process.env.LATENCY ?? ''),
+  fixedRate: opts['fixed-rate'] ?? process.env.FIXED_RATE ?? 'auto',
   bare: opts.bare ?? ['1', 'true', 'yes'].includes(process.env.BARE ?? ''),
   maxSteal: Number(opts['max-steal'] ?? process.env.MAX_STEAL ?? '5'),
   stealRepeats: int('STEAL_REPEATS', opts['steal-repeats'] ?? process.env.STEAL_REPEATS ?? '2', 0, 20),
@@ -125,6 +131,7 @@ function onPath(bin) {
   return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, bin)));
 }
 if (!['auto', 'wrk', 'autocannon'].includes(cfg.tool)) usageError(`LOAD_TOOL must be wrk, autocannon or auto; got "${cfg.tool}"`);
+if (!['auto', 'c', 'node'].includes(cfg.fixedRate)) usageError(`FIXED_RATE must be c, node or auto; got "${cfg.fixedRate}"`);
 if (!['demo', 'nginx'].includes(cfg.backend)) usageError(`BACKEND must be demo or nginx; got "${cfg.backend}"`);
 if (cfg.backend === 'nginx' && !onPath('nginx')) usageError('BACKEND=nginx but nginx is not on PATH (apt-get install -y nginx)');
 if (cfg.tool === 'auto') cfg.tool = onPath('wrk') ? 'wrk' : 'autocannon';
@@ -233,6 +240,39 @@ function tail(file, lines = 20) {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '(no log)';
+  }
+}
+
+// ------------------------------------------------------------------ the fixed-rate generator (LATENCY=1)
+// bench/fixed-rate.c, compiled once per bench run into the temp directory: the Node generator's own
+// event-loop turns and GC pauses, on the load CPU beside the backend, showed in the p99 it measured.
+// bench/fixed-rate.mjs when there is no C compiler (or FIXED_RATE=node).
+const fixedRate = { cmd: process.execPath, args: [join(ROOT, 'bench', 'fixed-rate.mjs')], desc: 'bench/fixed-rate.mjs (Node)' };
+if (cfg.latency && cfg.fixedRate !== 'node') {
+  const bin = join(logDir, 'fixed-rate');
+  const ccArgs = ['-O2', '-o', bin, join(ROOT, 'bench', 'fixed-rate.c'), '-lm'];
+  let why;
+  try {
+    execFileSync('cc', ccArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  } catch (err) {
+    why = err.code === 'ENOENT' ? 'cc is not installed' : `cc failed: ${(String(err.stderr ?? '').trim().split('\n')[0] || err.message.split('\n')[0]).slice(0, 200)}`;
+  }
+  if (why === undefined) {
+    // It must run from the temp directory (not mounted noexec): a rate of 0 is a usage error, exit 2.
+    try {
+      execFileSync(bin, ['--url', `http://${HOST}:1/`, '--rate', '0'], { stdio: 'ignore', timeout: 10_000 });
+      why = 'the built binary did not reject --rate 0';
+    } catch (err) {
+      if (err.status !== 2) why = `the built binary does not run (${err.code ?? err.status ?? err.signal})`;
+    }
+  }
+  if (why === undefined) Object.assign(fixedRate, { cmd: bin, args: [], desc: 'bench/fixed-rate.c (C, cc -O2)' });
+  else {
+    if (cfg.fixedRate === 'c') {
+      console.error(`bench: FIXED_RATE=c but bench/fixed-rate.c cannot be used (${why})`);
+      process.exit(1);
+    }
+    console.error(`bench: bench/fixed-rate.c cannot be used (${why}): latency runs use node bench/fixed-rate.mjs`);
   }
 }
 
@@ -455,8 +495,8 @@ function runLoad(port, headers, secs, rate) {
   let args;
   const tool = rate !== undefined ? 'fixed-rate' : mode.tool === 'h2load' ? 'h2load' : cfg.tool;
   if (tool === 'fixed-rate') {
-    cmd = process.execPath;
-    args = [join(ROOT, 'bench', 'fixed-rate.mjs'), '--url', url, '--rate', String(Math.round(rate)), '--duration', String(secs), '--warmup', '1',
+    cmd = fixedRate.cmd;
+    args = [...fixedRate.args, '--url', url, '--rate', String(Math.round(rate)), '--duration', String(secs), '--warmup', '1',
       '--conns', String(cfg.conns), ...headers.flatMap(([k, v]) => ['-H', `${k}: ${v}`])];
   } else if (tool === 'h2load') {
     // h2 load: 64 streams over 4 connections.
@@ -609,7 +649,8 @@ async function main() {
   const header =
     `gatewayd bench: ${toolDesc} GET ${URL_PATH}, ${cfg.duration}s per target and round in ${cfg.slice}s turns; warm-up ${cfg.warmup}s; ${cfg.rounds} round(s)` +
     `${cfg.rounds > 1 ? ' (medians)' : ''}; ${cfg.pin ? `pinned: gateway CPU ${GATEWAY_CPU}, backend + load CPU ${LOAD_CPU}` : 'unpinned'}; ` +
-    `node ${process.version}, ${os.availableParallelism()} CPUs, load avg ${os.loadavg()[0].toFixed(2)}`;
+    `node ${process.version}, ${os.availableParallelism()} CPUs, load avg ${os.loadavg()[0].toFixed(2)}` +
+    `${cfg.latency ? `; fixed-rate latency with ${fixedRate.desc}` : ''}`;
   console.error(header);
 
   const scenarios = cfg.scenarios.map(readScenario);
@@ -837,7 +878,7 @@ async function main() {
     const right = [true, true, false, true, true, true, true, true];
     const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
     const line = (c) => `| ${c.map((x, i) => (right[i] ? x.padStart(w[i]) : x.padEnd(w[i]))).join(' | ')} |`;
-    console.log(`\nFixed-rate latency (bench/fixed-rate.mjs: open loop, ${cfg.conns} connections, latency from each request's scheduled time; medians over rounds):\n`);
+    console.log(`\nFixed-rate latency, measured with ${fixedRate.desc}: open loop, ${cfg.conns} connections, latency from each request's scheduled time; medians over rounds.\n`);
     console.log([line(head), `|${w.map((n, i) => (right[i] ? `${'-'.repeat(n + 1)}:` : '-'.repeat(n + 2))).join('|')}|`, ...cells.map(line)].join('\n'));
     console.log('\np99 vs bare: the p99 over the bare proxy\'s p99 at the same rate in the same round, median over rounds. "sent late": requests');
     console.log('that waited > 1 ms for a free connection (the target could not keep up with the rate: its percentiles are a queue).');
