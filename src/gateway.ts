@@ -33,6 +33,7 @@ import { parseDuration } from './util/units.js';
 import { ConfigLoader, fileSize, THREAD_THRESHOLD_BYTES } from './config/loader.js';
 import { validateWithPlugins } from './config/load.js';
 import { diffConfigs, summarizeDiff, type ReloadResult } from './config/reload.js';
+import { UpstreamDeadlines } from './proxy/deadlines.js';
 
 export interface GatewayOptions extends LoggerOptions {
   config: Config;
@@ -86,6 +87,8 @@ export class Gateway implements HandlerHost {
   private readonly extensions: GatewayExtension[];
   /** WebSocket tunnels open now (metrics; closed with 1001 at shutdown). */
   readonly tunnels: TunnelSet;
+  /** Response and idle timeouts of requests waiting on upstreams (one sweep, not a timer per request). */
+  readonly deadlines = new UpstreamDeadlines();
   /** server.tls.clientCa is set (handle.ts reads the client certificate's subject). */
   readonly clientCerts: boolean;
   private tls: TlsTerminator | undefined;
@@ -439,6 +442,7 @@ export class Gateway implements HandlerHost {
     const all = [this.snapshot, ...this.retired.map((r) => r.snapshot)];
     for (const s of all) for (const u of s.upstreams.values()) await stopUpstream(u, undefined);
     await this.pools.closeAll(abandoned > 0);
+    this.deadlines.stop();
     if (this.admin) {
       const admin = this.admin;
       admin.closeAllConnections();

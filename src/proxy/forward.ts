@@ -4,7 +4,7 @@
  * API directly: no intermediate streams per request, and the controller gives pause/resume/abort.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import { errors, type Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import { runResponseHooks } from '../pipeline/chain.js';
 import type { RequestContext } from '../pipeline/context.js';
@@ -25,6 +25,7 @@ interface Tries {
 }
 import { responseHeaderList } from './headers.js';
 import { HookHead } from '../pipeline/response-head.js';
+import type { UpstreamDeadlines, Watched } from './deadlines.js';
 
 export interface UpstreamEvents {
   /** A request to a target failed before or during the response (passive health, metrics, logs). */
@@ -33,6 +34,8 @@ export interface UpstreamEvents {
   onRetry?(ctx: RequestContext, reason: RetryReason): void;
   /** A try would have been retried but the upstream's retry budget was spent (metrics). */
   onRetryBudgetExhausted?(ctx: RequestContext): void;
+  /** The gateway's sweep for response and idle timeouts; without it undici's own timers keep them. */
+  readonly deadlines?: UpstreamDeadlines | undefined;
 }
 
 /**
@@ -66,20 +69,46 @@ class BodyLimit extends Transform {
  * onData, onComplete, onError): the newer controller API is wrapped into these by undici itself
  * (unwrap-handler), so using them directly saves a layer and the parsed header object per request.
  */
-class ProxyHandler implements Dispatcher.DispatchHandler {
+class ProxyHandler implements Dispatcher.DispatchHandler, Watched {
   private abortUpstream: ((err?: Error) => void) | undefined = undefined;
   private resumeUpstream: (() => void) | undefined = undefined;
   finished = false;
   /** This try's response is being thrown away for a retry. */
   private discarded = false;
+  /** The response head arrived (a deadline that passes now is the idle one). */
+  private headSeen = false;
+  // The deadline fields the gateway's sweep reads (deadlines.ts); unused when undici keeps the timeouts.
+  deadline = 0;
+  touched = false;
+  paused = false;
+  prevWatched: Watched | null = null;
+  nextWatched: Watched | null = null;
+  listed = false;
 
   constructor(
     private readonly ctx: RequestContext,
     private readonly target: Target,
     private readonly events: UpstreamEvents,
     private readonly bodyLimit: BodyLimit | undefined,
-    private readonly tries: Tries | undefined = undefined,
+    private readonly tries: Tries | undefined,
+    /** Response-head timeout of this try (ms, 0 for none): watched here only with `deadlines`. */
+    private readonly headMs: number,
+    readonly idleMs: number,
+    private readonly deadlines: UpstreamDeadlines | undefined,
   ) {}
+
+  /** The request is written to the upstream: the response-head time starts. */
+  onRequestSent(): void {
+    if (this.deadlines === undefined || this.headMs <= 0 || this.finished) return;
+    this.deadline = performance.now() + this.headMs;
+    this.deadlines.watch(this);
+  }
+
+  /** A deadline passed (called by the sweep): fail the exchange as undici's own timers would. */
+  expire(): void {
+    if (this.finished) return;
+    this.abortUpstream?.(this.headSeen ? new errors.BodyTimeoutError() : new errors.HeadersTimeoutError());
+  }
 
   /** Called when the client goes away first. */
   abort(): void {
@@ -109,7 +138,15 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       return false;
     }
     this.resumeUpstream = resume;
+    this.headSeen = true;
     ctx.upstreamHeadersAt = performance.now();
+    const deadlines = this.deadlines;
+    if (deadlines !== undefined) {
+      if (this.idleMs > 0) {
+        this.deadline = ctx.upstreamHeadersAt + this.idleMs;
+        deadlines.watch(this);
+      } else deadlines.unwatch(this);
+    }
     ctx.status = statusCode;
     const res = ctx.res;
     if (res.destroyed) return true;
@@ -143,12 +180,19 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     ctx.bytesOut += chunk.length;
     const res = ctx.res;
     if (res.destroyed) return true;
+    this.touched = true;
     if (res.write(chunk)) return true;
-    res.once('drain', this.resumeUpstream!);
+    this.paused = true; // no idle time while the client holds the body back
+    res.once('drain', () => {
+      this.paused = false;
+      this.touched = true;
+      this.resumeUpstream!();
+    });
     return false; // undici pauses the upstream socket until resume()
   }
 
   onComplete(): void {
+    this.deadlines?.unwatch(this);
     if (this.discarded) return;
     this.finished = true;
     this.target.active--;
@@ -157,6 +201,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    this.deadlines?.unwatch(this);
     if (this.finished) return;
     this.finished = true;
     this.target.active--;
@@ -234,20 +279,18 @@ function send(
   ctx.attempts++;
   tries?.tried.push(target);
   const path = target.basePath + (ctx.upstreamPath === '' ? route.rewrite(ctx.path, ctx.params) : ctx.upstreamPath) + ctx.query;
-  const handler = new ProxyHandler(ctx, target, events, limit, tries);
+  const perTry = tries?.policy.perTryTimeout ?? 0;
+  const headMs = perTry > 0 ? Math.min(perTry, route.responseTimeout || perTry) : route.responseTimeout;
+  const deadlines = events.deadlines;
+  const handler = new ProxyHandler(ctx, target, events, limit, tries, headMs, route.idleTimeout, deadlines);
   ctx.proxy = handler;
   target.active++;
   ctx.upstreamStart = performance.now();
-  const perTry = tries?.policy.perTryTimeout ?? 0;
+  // With the gateway's sweep, undici arms no timer of its own (0 turns them off).
   target.pool.dispatch(
-    {
-      path,
-      method: ctx.method,
-      headers,
-      body,
-      headersTimeout: perTry > 0 ? Math.min(perTry, route.responseTimeout || perTry) : route.responseTimeout,
-      bodyTimeout: route.idleTimeout,
-    },
+    deadlines !== undefined
+      ? { path, method: ctx.method, headers, body, headersTimeout: 0, bodyTimeout: 0 }
+      : { path, method: ctx.method, headers, body, headersTimeout: headMs, bodyTimeout: route.idleTimeout },
     handler,
   );
 }
