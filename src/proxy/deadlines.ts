@@ -12,11 +12,11 @@
  * (by two fields of its own, too) while it waits on the upstream: nothing is allocated per request.
  * (A Set allocated: its table is remade as entries come and go, and those tables were promoted.)
  *
- * What a deadline means (as undici's own timers, which it replaces): the response-head time counts
- * from the moment the request is fully sent (an upload that is still being written cannot time out,
- * and each chunk written starts the count again); the idle time counts from the head and from each
- * body chunk, and not while the client is too slow to take the body (backpressure pauses the
- * upstream). A deadline is checked every TICK_MS, so it fires up to that much late.
+ * What a deadline means (as with undici's own timers, which it replaces): the response-head time
+ * counts from the moment the request is fully sent (an upload still being written cannot time out:
+ * its pace is the client's, bounded by server.requestTimeout); the idle time counts from the head
+ * and from each body chunk, and not while the client is too slow to take the body (backpressure
+ * pauses the upstream). A deadline is checked every TICK_MS, so it fires up to that much late.
  */
 import { performance } from 'node:perf_hooks';
 
