@@ -96,6 +96,37 @@ routes:
     assert.equal(received.bytes, size);
   });
 
+  it('retries.perTryTimeout bounds each try: a try at a silent target is given up and retried on the other', async () => {
+    const silent = http.createServer(() => undefined); // takes requests, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const rgw = await startGateway(`
+upstreams:
+  b:
+    targets: [{ url: ${silentUrl} }, { url: ${backend.url} }]
+    timeouts: { response: 10s }
+    retries: { on: [timeout], perTryTimeout: 200ms, minRetriesPerSecond: 100 }
+routes: [{ name: r, match: { pathPrefix: / }, upstream: b }]
+`);
+    try {
+      const took: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const started = Date.now();
+        const res = await fetch(`${rgw.url}/anything`);
+        await res.arrayBuffer();
+        assert.equal(res.status, 200);
+        took.push(Date.now() - started);
+      }
+      // Round robin sends every other first try to the silent target: those answer after ~200 ms, not 10 s.
+      assert.ok(took.some((ms) => ms >= 190), `no try waited for the per-try timeout: ${took.join(', ')} ms`);
+      assert.ok(took.every((ms) => ms < 2000), `a try waited past the per-try timeout: ${took.join(', ')} ms`);
+    } finally {
+      await rgw.close();
+      silent.closeAllConnections();
+      silent.close();
+    }
+  });
+
   it('nothing stays watched once the requests are done (the sweep stops)', async () => {
     await Promise.all(Array.from({ length: 20 }, () => fetch(`${gw.url}/anything`).then((r) => r.arrayBuffer())));
     await waitFor(() => gw.gateway.deadlines.size === 0, 2000);
