@@ -106,7 +106,6 @@ export interface PolicyContext {
   setResponseHeader(name: string, value: string): void;
 }
 
-/** The response head, as response hooks see it. */
 /** A response field's value: one line, or a repeated field's lines (Set-Cookie), or a number. */
 export type FieldValue = string | string[] | number;
 

@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Matchable } from './match.js';
 import type { RouteIndex } from './route-index.js';
 
-/** What the warnings read of a compiled route (compile.ts's WarnedRoute has it; no import back). */
+/** What the warnings read of a compiled route (compile.ts's CompiledRoute has it; no import back). */
 interface WarnedRoute extends Matchable {
   readonly index: number;
   readonly name: string;

@@ -148,7 +148,6 @@ export function parseExpect(list: readonly string[]): [number, number][] {
   });
 }
 
-
 class TargetProbe {
   private readonly client: Client;
   private timer: unknown = undefined;
