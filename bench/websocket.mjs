@@ -2,14 +2,14 @@
 // through the gateway against straight to the backend (same clients, same messages, one after the
 // other on each connection). Loopback only; every phase is bounded in time.
 //
-//   npm run build && node bench/websocket.mjs [--tunnels 10000] [--clients 32] [--seconds 5] [--size 64]
+//   npm run build && [PIN=1] node bench/websocket.mjs [--tunnels 10000] [--clients 32] [--seconds 5] [--size 64] [--rounds 3]
 //
 // The echo server and the load run in a child process (a second core when there is one), the gateway
 // in another (`node dist/cli.js start`), so the three do not share one event loop.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -21,9 +21,22 @@ const { values: opt } = parseArgs({
     clients: { type: 'string', default: '32' },
     seconds: { type: 'string', default: '5' },
     size: { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '3' },
   },
 });
-const TUNNELS = Number(opt.tunnels);
+// This process holds both ends of every tunnel (client and echo server) and the gateway holds two
+// sockets per tunnel too, so the open-files limit bounds the count: ask for more and it is lowered,
+// with the reason printed, instead of the gateway answering 502 when it runs out of descriptors.
+const fdLimit = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? Infinity);
+const TUNNELS = Math.min(Number(opt.tunnels), Math.floor((fdLimit - 200) / 2));
+if (TUNNELS < Number(opt.tunnels)) {
+  console.error(`--tunnels ${opt.tunnels} lowered to ${TUNNELS}: the open-files limit is ${fdLimit} (ulimit -n) and each tunnel takes two descriptors in this process and two in the gateway`);
+}
+const ROUNDS = Number(opt.rounds);
+// PIN=1 (as in npm run bench): the gateway on the last CPU, this process (clients and echo server) on the others.
+const cpus = availableParallelism();
+const PIN = process.env.PIN === '1' && cpus >= 2;
+if (PIN) execFileSync('taskset', ['-pc', `0-${cpus - 2}`, String(process.pid)], { stdio: 'ignore' });
 const CLIENTS = Number(opt.clients);
 const SECONDS = Number(opt.seconds);
 const PAYLOAD = Buffer.alloc(Number(opt.size), 'x');
@@ -63,7 +76,10 @@ routes:
   - { name: ws, match: { pathPrefix: / }, upstream: echo, websocket: true }
 `,
 );
-const gw = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'start', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+const gwArgs = [join(ROOT, 'dist', 'cli.js'), 'start', '--config', config];
+const gw = PIN
+  ? spawn('taskset', ['-c', String(cpus - 1), process.execPath, ...gwArgs], { stdio: ['ignore', 'ignore', 'inherit'] })
+  : spawn(process.execPath, gwArgs, { stdio: ['ignore', 'ignore', 'inherit'] });
 const stop = () => gw.kill('SIGKILL');
 process.on('exit', stop);
 for (let i = 0; i < 200; i++) {
@@ -114,16 +130,30 @@ const idleAfter = rssKiB(gw.pid);
 for (const ws of idle) ws.terminate();
 await sleep(1000);
 
-// Echo: alternate direct and through the gateway, twice each, and keep the best of each.
+// Echo: alternate direct and through the gateway, ROUNDS times each (which goes first alternates too),
+// and report the best of each and the median of the per-round ratios.
 const direct = [];
 const via = [];
-for (let round = 0; round < 2; round++) {
-  direct.push(await echo(`ws://127.0.0.1:${backendPort}/e`));
-  via.push(await echo(`ws://127.0.0.1:${port}/e`));
+for (let round = 0; round < ROUNDS; round++) {
+  const d = () => echo(`ws://127.0.0.1:${backendPort}/e`);
+  const v = () => echo(`ws://127.0.0.1:${port}/e`);
+  if (round % 2 === 0) {
+    direct.push(await d());
+    via.push(await v());
+  } else {
+    via.push(await v());
+    direct.push(await d());
+  }
+  console.error(`round ${round + 1}: direct ${Math.round(direct[round])}/s, via the gateway ${Math.round(via[round])}/s (${(via[round] / direct[round]).toFixed(3)})`);
 }
 const best = (xs) => Math.max(...xs);
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 const result = {
   tunnels: TUNNELS,
+  pinned: PIN,
   rssIdleGatewayMiB: +(idleBefore / 1024).toFixed(1),
   rssWithTunnelsMiB: +(idleAfter / 1024).toFixed(1),
   addedMiB: +((idleAfter - idleBefore) / 1024).toFixed(1),
@@ -131,6 +161,8 @@ const result = {
   echoDirectPerSec: Math.round(best(direct)),
   echoViaGatewayPerSec: Math.round(best(via)),
   echoRatio: +(best(via) / best(direct)).toFixed(3),
+  echoRatioMedianOfRounds: +median(via.map((v, i) => v / direct[i])).toFixed(3),
+  rounds: ROUNDS,
   clients: CLIENTS,
   seconds: SECONDS,
   messageBytes: PAYLOAD.length,

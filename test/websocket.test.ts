@@ -174,6 +174,23 @@ routes:
     assert.equal(closed, 1006); // cut without a close frame
     await waitFor(() => gw.logs.some((l) => l['event'] === 'websocket.idle_timeout'), 2000, 'websocket.idle_timeout');
   });
+
+  it('traffic either way keeps a tunnel past its idle timeout; the silence after it closes it', async () => {
+    const { ws } = await open(wsUrl('/idle'));
+    let closedAt = 0;
+    const closed = new Promise<string>((r) => ws.once('close', () => r(`closed at ${Math.round((closedAt = performance.now()))}`)));
+    // 900 ms of echoes every 100 ms: three times the 300 ms timeout, never 300 ms silent.
+    for (let i = 0; i < 9; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(closedAt, 0, `closed while frames were flowing (after ${i} echoes)`);
+      ws.send(`ping ${i}`);
+      assert.equal(String(await Promise.race([next(ws), closed])), `ping ${i}`);
+    }
+    const quiet = performance.now();
+    await waitFor(() => closedAt > 0, 2000, 'tunnel closed after the silence');
+    // Closed at most one sweep tick (a quarter of the timeout) after 300 ms of silence.
+    assert.ok(closedAt - quiet >= 250 && closedAt - quiet < 800, `closed ${Math.round(closedAt - quiet)} ms into the silence`);
+  });
 });
 
 describe('WebSocket refusals and wss://', () => {

@@ -2,7 +2,7 @@
  * The terminal step for a WebSocket handshake (RFC 6455 §4): the route's policies have accepted the
  * upgrade request; open the upstream connection (ws:// for http targets, wss:// for https ones),
  * send the handshake with the gateway's header rules, and when the upstream answers 101 splice the
- * two sockets. Frames pass untouched, with backpressure both ways (pipe); either side closing
+ * two sockets. Frames pass untouched, with backpressure both ways; either side closing
  * closes the other. An upstream that refuses the upgrade has its status, headers and body passed on.
  */
 import http, { type IncomingMessage } from 'node:http';
@@ -57,12 +57,48 @@ export class TunnelSet {
     this.open.add(t);
     this.gauge.inc();
     this.total.inc({ route });
+    if (t.idleMs > 0) {
+      t.seen = t.bytes();
+      t.quietSince = performance.now();
+      const tick = Math.min(1000, Math.max(25, Math.floor(t.idleMs / 4)));
+      if (this.sweep === undefined || tick < this.tick) {
+        clearInterval(this.sweep);
+        this.tick = tick;
+        this.sweep = setInterval(() => this.closeIdle(), tick).unref();
+      }
+    }
   }
 
   removed(t: Tunnel): void {
     if (this.open.delete(t)) this.gauge.dec();
-    if (this.open.size === 0) this.idle?.();
+    if (this.open.size === 0) {
+      clearInterval(this.sweep);
+      this.sweep = undefined;
+      this.idle?.();
+    }
   }
+
+  /**
+   * Idle timeouts, kept by one sweep for all tunnels rather than a socket timer each: a socket timer is
+   * re-armed on every read and write, 8% of the instructions a tunnel spends per echo round trip
+   * (callgrind). A tunnel whose byte count has not moved for its idleMs is closed, at most one tick late
+   * (a quarter of the shortest timeout, between 25 ms and 1 s).
+   */
+  private closeIdle(): void {
+    const now = performance.now();
+    for (const t of this.open) {
+      if (t.idleMs === 0) continue;
+      const bytes = t.bytes();
+      if (bytes !== t.seen) {
+        t.seen = bytes;
+        t.quietSince = now;
+      } else if (now - t.quietSince >= t.idleMs) {
+        t.idle();
+      }
+    }
+  }
+  private sweep: NodeJS.Timeout | undefined;
+  private tick = 0;
 
   /**
    * Graceful shutdown, after the grace period: a 1001 close frame each way, then the sockets end.
@@ -87,6 +123,15 @@ export interface TunnelHost extends UpstreamEvents {
 
 interface Tunnel {
   close(code?: number): void;
+  /** Longest silence (no byte either way) before the tunnel is closed, in ms; 0 for none. */
+  readonly idleMs: number;
+  /** Bytes passed either way so far. */
+  bytes(): number;
+  /** The tunnel sat silent for idleMs: close it. */
+  idle(): void;
+  /** The idle sweep's bookkeeping: the byte count it saw last, and since when it has not moved. */
+  seen: number;
+  quietSince: number;
 }
 
 /** Upstream request headers for the handshake: the gateway's list plus the upgrade fields it stripped as hop-by-hop. */
@@ -242,12 +287,20 @@ function splice(ctx: RequestContext, route: CompiledRoute, res: IncomingMessage,
   upstream.setNoDelay(true);
   let over = false;
   const tunnel: Tunnel = {
+    idleMs: route.websocketIdleTimeout,
+    bytes: () => ctx.bytesIn + ctx.bytesOut,
+    idle() {
+      ctx.log.info({ event: 'websocket.idle_timeout', idleMs: route.websocketIdleTimeout }, 'WebSocket tunnel idle: closed');
+      finish();
+    },
+    seen: 0,
+    quietSince: 0,
     close(code?: number) {
       if (over) return;
       if (code !== undefined) {
         // Whatever frame was in flight is cut: the close frame goes after the bytes already written.
-        client.unpipe(upstream);
-        upstream.unpipe(client);
+        client.off('data', toUpstream);
+        upstream.off('data', toClient);
         if (client.writable) client.write(CLOSE_TO_CLIENT);
         if (upstream.writable) upstream.write(closeToServer());
         client.end();
@@ -267,6 +320,14 @@ function splice(ctx: RequestContext, route: CompiledRoute, res: IncomingMessage,
     host.tunnels.removed(tunnel);
     host.exchangeOver(ctx);
   };
+  function toUpstream(chunk: Buffer): void {
+    ctx.bytesIn += chunk.length;
+    if (!upstream.write(chunk)) client.pause();
+  }
+  function toClient(chunk: Buffer): void {
+    ctx.bytesOut += chunk.length;
+    if (!client.write(chunk)) upstream.pause();
+  }
   ctx.tunnel = tunnel;
   ctx.proxy = { abort: () => finish() };
   host.tunnels.added(tunnel, route.name);
@@ -280,23 +341,23 @@ function splice(ctx: RequestContext, route: CompiledRoute, res: IncomingMessage,
     ctx.bytesIn += clientHead.length;
     upstream.write(clientHead);
   }
-  client.on('data', (chunk: Buffer) => (ctx.bytesIn += chunk.length));
-  upstream.on('data', (chunk: Buffer) => (ctx.bytesOut += chunk.length));
-  client.pipe(upstream);
-  upstream.pipe(client);
+  // What `pipe` does, without its per-chunk bookkeeping: one listener per direction counts the bytes
+  // and writes them on; a side whose peer's buffer is full pauses until that peer drains.
+  client.on('data', toUpstream);
+  upstream.on('data', toClient);
+  upstream.on('drain', () => client.resume());
+  client.on('drain', () => upstream.resume());
   client.on('error', finish);
   upstream.on('error', finish);
   client.on('close', finish);
   upstream.on('close', finish);
-  // A side that ended its half (FIN) is passed on by pipe; the other gets a moment to end its own.
-  const halfClosed = () => setTimeout(finish, 5000).unref();
-  client.once('end', halfClosed);
-  upstream.once('end', halfClosed);
-  // Socket timeouts count reads and writes: all tunnel traffic passes through the client socket.
-  if (route.websocketIdleTimeout > 0) {
-    client.setTimeout(route.websocketIdleTimeout, () => {
-      ctx.log.info({ event: 'websocket.idle_timeout', idleMs: route.websocketIdleTimeout }, 'WebSocket tunnel idle: closed');
-      finish();
-    });
-  }
+  // A side that ended its half (FIN) has it passed on; the other gets a moment to end its own.
+  client.once('end', () => {
+    upstream.end();
+    setTimeout(finish, 5000).unref();
+  });
+  upstream.once('end', () => {
+    client.end();
+    setTimeout(finish, 5000).unref();
+  });
 }
