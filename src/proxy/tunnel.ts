@@ -347,6 +347,10 @@ function splice(ctx: RequestContext, route: CompiledRoute, res: IncomingMessage,
   upstream.on('data', toClient);
   upstream.on('drain', () => client.resume());
   client.on('drain', () => upstream.resume());
+  // Node hands both sockets over neither flowing nor paused, so the listeners start them; resume as
+  // pipe does, in case a Node hands one over paused.
+  client.resume();
+  upstream.resume();
   client.on('error', finish);
   upstream.on('error', finish);
   client.on('close', finish);
