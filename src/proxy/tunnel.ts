@@ -82,7 +82,9 @@ export class TunnelSet {
    * Idle timeouts, kept by one sweep for all tunnels rather than a socket timer each: a socket timer is
    * re-armed on every read and write, 8% of the instructions a tunnel spends per echo round trip
    * (callgrind). A tunnel whose byte count has not moved for its idleMs is closed, at most one tick late
-   * (a quarter of the shortest timeout, between 25 ms and 1 s).
+   * (a quarter of the shortest timeout, between 25 ms and 1 s). Not the proxy's UpstreamDeadlines: that
+   * sweep walks its list every 25 ms, and tunnels are many and long-lived (10,000 idle for an hour)
+   * with timeouts of minutes, where a tick of up to a second costs 40 times fewer visits.
    */
   private closeIdle(): void {
     const now = performance.now();
