@@ -48,6 +48,21 @@ describe('gateway CLI', () => {
     assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
   });
 
+  it('validate takes the file as --config/-c too, as start and explain do; two different files are refused', () => {
+    const example = join(import.meta.dirname, '..', 'gateway.example.yaml');
+    for (const flag of ['--config', '-c']) {
+      const r = cli('validate', flag, example);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /ok, \d+ routes/);
+    }
+    const missing = cli('validate', '--config', join(dir, 'nope.yaml'));
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /cannot read the config file \(ENOENT\)/);
+    const two = cli('validate', '--config', example, join(dir, 'other.yaml'));
+    assert.equal(two.status, 2);
+    assert.match(two.stderr, /two config files given/);
+  });
+
   it('validate reports a missing file plainly', () => {
     const r = cli('validate', join(dir, 'nope.yaml'));
     assert.equal(r.status, 1);

@@ -8,7 +8,7 @@ import { reportProblems } from './load.js';
 import { ConfigError } from '../errors.js';
 import { NO_METRICS } from '../pipeline/policy.js';
 import type { ValidationResult } from '../config/validate.js';
-import type { Command } from './command.js';
+import { str, type Command } from './command.js';
 
 /** `routes[1].upstream: unknown upstream …` → { path, message }; a YAML problem's path is file:line:col. */
 export function splitProblem(problem: string): { path: string; message: string } {
@@ -22,16 +22,22 @@ function printJson(value: unknown): void {
 
 export const validateCommand: Command = {
   name: 'validate',
-  usage: 'validate [FILE] [--json]',
+  usage: 'validate [FILE | --config FILE] [--json]',
   summary: 'Check a config file and print the compiled route table (most specific first).',
   help: `
-  FILE      the config file (default ./gateway.yaml)
+  FILE, -c, --config FILE   the config file (default ./gateway.yaml); --config as start, explain,
+                            test and token take it
   --json    print JSON on standard output instead: {"ok":true,"routes":[…],"warnings":[…]}, or
             {"ok":false,"code":"GW_ERR_CONFIG_INVALID","problems":[{"path","message"}],"warnings":[]}
             for any problem (a missing file and YAML syntax errors too). Exit status 0 or 1 either way.`,
-  options: { json: { type: 'boolean' } },
+  options: { json: { type: 'boolean' }, config: { type: 'string', short: 'c' } },
   async run(values, positionals) {
-    const file = positionals[0] ?? 'gateway.yaml';
+    const flag = str(values['config']);
+    if (flag !== undefined && positionals[0] !== undefined && resolve(flag) !== resolve(positionals[0])) {
+      console.error(`gateway validate: two config files given (${positionals[0]} and --config ${flag}): pass one`);
+      return 2;
+    }
+    const file = flag ?? positionals[0] ?? 'gateway.yaml';
     const asJson = values['json'] === true;
     const invalid = (err: ConfigError): number => {
       if (asJson) printJson({ ok: false, code: err.code, problems: err.problems.map(splitProblem), warnings: [] });
