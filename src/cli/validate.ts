@@ -29,7 +29,8 @@ export const validateCommand: Command = {
                             test and token take it
   --json    print JSON on standard output instead: {"ok":true,"routes":[…],"warnings":[…]}, or
             {"ok":false,"code":"GW_ERR_CONFIG_INVALID","problems":[{"path","message"}],"warnings":[]}
-            for any problem (a missing file and YAML syntax errors too). Exit status 0 or 1 either way.`,
+            for any problem (a missing file and YAML syntax errors too). Exit status 0 or 1 either way
+            (2 for bad usage, such as two different files).`,
   options: { json: { type: 'boolean' }, config: { type: 'string', short: 'c' } },
   async run(values, positionals) {
     const flag = str(values['config']);
