@@ -869,6 +869,16 @@ async function main() {
     const paired = median(results.bare.map((r) => 1 / r.paired));
     console.log(`plain over the bare node:http + undici proxy: ${fmtPct(turns)} (turns), ${fmtPct(paired)} (paired).`);
   }
+  if (results.control && results.plain) {
+    const spread = (xs) => `${fmtPct(Math.min(...xs))}–${fmtPct(Math.max(...xs))}`;
+    const turns = results.control.map((r) => r.vsPlain);
+    const paired = results.control.map((r) => r.paired).filter((x) => x !== undefined);
+    console.log(
+      `control (plain.yaml in a second process): ${fmtPct(median(turns))} (turns, rounds ${spread(turns)}), ` +
+        `${paired.length > 0 ? `${fmtPct(median(paired))} (paired, rounds ${spread(paired)})` : 'no paired runs'}: ` +
+        'the spread of the method itself in this run.',
+    );
+  }
   console.log('RSS: process after the measured run (VmRSS) and its high-water mark (VmHWM).');
   if (cfg.latency) {
     const lrows = [];
