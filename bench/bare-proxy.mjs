@@ -2,8 +2,11 @@
 // The bare node:http + undici Pool proxy: about the least work a Node proxy can do per request, the
 // floor the gateway is compared with (a copy of ../shared/bench/node/proxy-undici.js, the shared peer
 // harness's "node-undici", without its optional JWT work; same Pool settings). `npm run bench` starts
-// it with BARE=1 or LATENCY=1, pinned like a gateway. Env: PORT, UPSTREAM (http://127.0.0.1:9000).
+// it with BARE=1 or LATENCY=1, pinned like a gateway. Env: PORT, UPSTREAM (http://127.0.0.1:9000);
+// TLS_CERT and TLS_KEY (PEM files) serve HTTPS instead (the bench's TLS peers, TLS_PEERS).
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { Pool } from 'undici';
 
 const PORT = Number(process.env.PORT || 8080);
@@ -39,7 +42,8 @@ function forward(req, res) {
   );
 }
 
-const server = http.createServer(forward);
+const tls = process.env.TLS_CERT ? { cert: readFileSync(process.env.TLS_CERT), key: readFileSync(process.env.TLS_KEY) } : undefined;
+const server = tls ? https.createServer(tls, forward) : http.createServer(forward);
 server.keepAliveTimeout = 75_000;
 server.listen(PORT, '127.0.0.1', () => console.log(`bare proxy on 127.0.0.1:${PORT} -> ${UPSTREAM} pid ${process.pid}`));
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));

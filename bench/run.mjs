@@ -33,6 +33,10 @@ const USAGE = `Usage: npm run bench -- [options]        (or the env variables in
                       JSON answer, as the shared peer harness uses)        [BACKEND]
   --bare              also run the bare node:http + undici proxy (bench/
                       bare-proxy.mjs) in the turns, pinned like a gateway  [BARE=1]
+  --tls-peers auto    with an https scenario: nginx as a one-core reverse
+                      proxy over HTTP and over TLS (and, with --bare, the
+                      bare proxy over HTTPS) in the turns, for the cost of
+                      TLS beside the gateway's | on | off               [TLS_PEERS]
   --latency           fixed-rate latency at 50% and 80% of plain's req/s
                       (bench/fixed-rate.c, built with cc), gateways and
                       bare proxy; needs plain among the scenarios;
@@ -62,6 +66,7 @@ try {
       tool: { type: 'string' },
       backend: { type: 'string' },
       bare: { type: 'boolean' },
+      'tls-peers': { type: 'string' },
       latency: { type: 'boolean' },
       'fixed-rate': { type: 'string' },
       'max-steal': { type: 'string' },
@@ -113,6 +118,7 @@ const cfg = {
   latency: opts.latency ?? ['1', 'true', 'yes'].includes(process.env.LATENCY ?? ''),
   fixedRate: opts['fixed-rate'] ?? process.env.FIXED_RATE ?? 'auto',
   bare: opts.bare ?? ['1', 'true', 'yes'].includes(process.env.BARE ?? ''),
+  tlsPeers: opts['tls-peers'] ?? process.env.TLS_PEERS ?? 'auto',
   maxSteal: Number(opts['max-steal'] ?? process.env.MAX_STEAL ?? '5'),
   stealRepeats: int('STEAL_REPEATS', opts['steal-repeats'] ?? process.env.STEAL_REPEATS ?? '2', 0, 20),
   nodeFlags: (opts['node-flags'] ?? process.env.NODE_FLAGS ?? '').split(/\s+/).filter(Boolean),
@@ -125,7 +131,9 @@ if (cfg.scenarios.length === 0) usageError('SCENARIOS is empty');
 if (!(cfg.maxSteal >= 0 && cfg.maxSteal <= 100)) usageError(`MAX_STEAL must be a percentage from 0 to 100; got "${opts['max-steal'] ?? process.env.MAX_STEAL}"`);
 if (cfg.latency && !cfg.scenarios.includes('plain')) usageError('LATENCY=1 needs plain among the SCENARIOS (its req/s sets the rates)');
 if (cfg.latency) cfg.bare = true;
+if (!['auto', 'on', 'off'].includes(cfg.tlsPeers)) usageError(`TLS_PEERS must be auto, on or off; got "${cfg.tlsPeers}"`);
 const LATENCY_LOADS = [0.5, 0.8];
+const PEER_LABELS = { 'nginx-http': 'nginx proxy, HTTP', 'nginx-https': 'nginx proxy, HTTPS', 'bare-https': 'bare node proxy, HTTPS' };
 
 function onPath(bin) {
   return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, bin)));
@@ -643,6 +651,45 @@ function nginxArgs(port) {
   return ['-p', `${dir}/`, '-c', conf, '-e', `${dir}/error.log`];
 }
 
+/**
+ * nginx as the reverse proxy it is usually deployed as (the shared harness's nginx-proxy.conf: one
+ * worker, a keep-alive pool to the backend), over plain HTTP or terminating TLS with the https
+ * scenario's certificate. One process (master_process off), so its CPU time is read like a gateway's.
+ */
+function nginxProxyArgs(name, port, backendPort, tlsDir) {
+  const dir = join(logDir, name);
+  mkdirSync(join(dir, 'tmp'), { recursive: true });
+  const conf = join(dir, 'nginx.conf');
+  const tls = tlsDir === undefined ? '' : ` ssl;\n    ssl_certificate ${tlsDir}/tls.crt;\n    ssl_certificate_key ${tlsDir}/tls.key;\n    ssl_protocols TLSv1.2 TLSv1.3`;
+  writeFileSync(
+    conf,
+    `worker_processes 1;\nmaster_process off;\ndaemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n` +
+      `events { worker_connections 4096; }\n` +
+      `http {\n  access_log off;\n  keepalive_timeout 75s;\n  keepalive_requests 1000000;\n` +
+      ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/tmp/${t};\n`).join('') +
+      `  upstream backend {\n    server ${HOST}:${backendPort};\n    keepalive 64;\n    keepalive_requests 1000000;\n    keepalive_timeout 60s;\n  }\n` +
+      `  server {\n    listen ${HOST}:${port} backlog=4096${tls};\n` +
+      `    location / {\n      proxy_pass http://backend;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }\n  }\n}\n`,
+  );
+  return ['-p', `${dir}/`, '-c', conf, '-e', `${dir}/error.log`];
+}
+
+/** The TLS peers of this run (TLS_PEERS): nginx over HTTP and HTTPS, the bare proxy over HTTPS; [] for none. */
+function tlsPeersFor(scenarios) {
+  if (cfg.tlsPeers === 'off') return [];
+  const sc = scenarios.find((x) => x.scheme === 'https' && x.tool === undefined && x.env?.TLS_DIR !== undefined);
+  if (sc === undefined) {
+    if (cfg.tlsPeers === 'on') fail('TLS_PEERS=on needs an https scenario whose setup prints TLS_DIR (SCENARIOS=plain,https)');
+    return [];
+  }
+  const peers = [];
+  if (onPath('nginx')) peers.push({ name: 'nginx-http', scheme: 'http' }, { name: 'nginx-https', scheme: 'https' });
+  else if (cfg.tlsPeers === 'on') fail('TLS_PEERS=on needs nginx (apt-get install -y nginx)');
+  else console.error('bench: no nginx on PATH: the TLS figures are not reported beside nginx (apt-get install -y nginx)');
+  if (cfg.bare) peers.push({ name: 'bare-https', scheme: 'https' });
+  return peers.map((p) => ({ ...p, tlsDir: sc.env.TLS_DIR, scenario: sc.name }));
+}
+
 async function main() {
   const node = process.execPath;
   const toolDesc = cfg.tool === 'wrk' ? `wrk -t1 -c${cfg.conns} --latency` : `autocannon -c ${cfg.conns}`;
@@ -690,6 +737,8 @@ async function main() {
   const results = { direct: [] };
   for (const sc of scenarios) results[sc.name] = [];
   if (cfg.bare) results.bare = [];
+  const tlsPeers = tlsPeersFor(scenarios);
+  for (const p of tlsPeers) results[p.name] = [];
   const slices = Math.max(1, Math.round(cfg.duration / cfg.slice));
   const sliceSecs = Math.max(1, Math.round(cfg.duration / slices));
   const stealLog = [];
@@ -719,6 +768,21 @@ async function main() {
         const p = startChild(`bare-proxy-r${round}`, node, [join(ROOT, 'bench', 'bare-proxy.mjs')], { env, cpu: cfg.pin ? GATEWAY_CPU : undefined });
         await waitUp(p, port, URL_PATH, {});
         return { name: 'bare', label: 'bare node proxy', port, headers: [], watch: p };
+      });
+    }
+    for (const peer of tlsPeers) {
+      starts.push(async () => {
+        const [port] = await freePorts(1);
+        portMode.set(port, { scheme: peer.scheme });
+        const cpu = cfg.pin ? GATEWAY_CPU : undefined;
+        const child = peer.name === 'bare-https'
+          ? startChild(`${peer.name}-r${round}`, node, [join(ROOT, 'bench', 'bare-proxy.mjs')], {
+              env: { ...BASE_ENV, PORT: String(port), UPSTREAM: backendUrl, TLS_CERT: `${peer.tlsDir}/tls.crt`, TLS_KEY: `${peer.tlsDir}/tls.key` },
+              cpu,
+            })
+          : startChild(`${peer.name}-r${round}`, 'nginx', nginxProxyArgs(`${peer.name}-r${round}`, port, backendPort, peer.scheme === 'https' ? peer.tlsDir : undefined), { cpu });
+        await waitUp(child, port, URL_PATH, {});
+        return { name: peer.name, label: peer.name, port, headers: [], watch: child, peer: true };
       });
     }
     const started = new Array(starts.length);
@@ -759,7 +823,7 @@ async function main() {
       g.ratio = g.rps / d.rps;
       out[t.name] = g;
       console.error(
-        `  r${round} ${t.name === 'bare' ? 'bare   ' : 'gateway'} ${t.name.padEnd(10)} ${fmtInt(g.rps).padStart(9)} req/s  p50 ${fmtMs(g.p50).padStart(6)} ms  p99 ${fmtMs(g.p99).padStart(6)} ms  ` +
+        `  r${round} ${t.name === 'bare' ? 'bare   ' : t.peer ? 'peer   ' : 'gateway'} ${t.name.padEnd(10)} ${fmtInt(g.rps).padStart(9)} req/s  p50 ${fmtMs(g.p50).padStart(6)} ms  p99 ${fmtMs(g.p99).padStart(6)} ms  ` +
           `${fmtPct(g.ratio)} of direct  ${fmtInt(g.cpuUs)} CPU µs/req  RSS ${fmtMiB(g.rss)} MiB (peak ${fmtMiB(g.peak)})`,
       );
     }
@@ -769,7 +833,7 @@ async function main() {
     const plainT = targets.find((t) => t.name === 'plain');
     if (plainT !== undefined) {
       for (const t of targets.slice(1)) {
-        if (t === plainT) continue;
+        if (t === plainT || t.peer) continue;
         const c0 = [cpuTicks(plainT.watch.pid), cpuTicks(t.watch.pid)];
         const [a, b] = await Promise.all([
           measure(`gateway plain (paired with ${t.name}) r${round}`, plainT.port, plainT.headers, plainT.watch, cfg.duration),
@@ -789,7 +853,7 @@ async function main() {
     // (bare proxy first, then the gateways, the order rotating per load) gets the same rate in turn.
     if (cfg.latency) {
       const max = out.plain.rps;
-      const lat = targets.filter((t) => t.name !== 'direct');
+      const lat = targets.filter((t) => t.name !== 'direct' && !t.peer);
       for (const [li, load] of LATENCY_LOADS.entries()) {
         const rate = Math.max(1, Math.round(max * load));
         for (let j = 0; j < lat.length; j++) {
@@ -835,16 +899,16 @@ async function main() {
   // Each scenario against plain in the same round, when plain ran: what a policy costs.
   if (results.plain) {
     for (const name of Object.keys(results)) {
-      if (name === 'plain' || name === 'direct') continue;
+      if (name === 'plain' || name === 'direct' || tlsPeers.some((p) => p.name === name)) continue;
       results[name].forEach((r, i) => (r.vsPlain = r.rps / results.plain[i].rps));
     }
   }
   const rows = [{ label: `direct (${cfg.backend === 'nginx' ? 'nginx' : 'demo backend'})`, rps: median(results.direct.map((r) => r.rps)), p50: median(results.direct.map((r) => r.p50)), p99: median(results.direct.map((r) => r.p99)) }];
-  const names = [...scenarios.map((sc) => sc.name), ...(cfg.bare ? ['bare'] : [])];
+  const names = [...scenarios.map((sc) => sc.name), ...(cfg.bare ? ['bare'] : []), ...tlsPeers.map((p) => p.name)];
   for (const name of names) {
     const rs = results[name];
     rows.push({
-      label: name === 'bare' ? 'bare node:http + undici' : `gateway: ${name}`,
+      label: name === 'bare' ? 'bare node:http + undici' : tlsPeers.some((p) => p.name === name) ? PEER_LABELS[name] : `gateway: ${name}`,
       rps: median(rs.map((r) => r.rps)),
       p50: median(rs.map((r) => r.p50)),
       p99: median(rs.map((r) => r.p99)),
@@ -868,6 +932,14 @@ async function main() {
     const turns = median(results.plain.map((r, i) => r.rps / results.bare[i].rps));
     const paired = median(results.bare.map((r) => 1 / r.paired));
     console.log(`plain over the bare node:http + undici proxy: ${fmtPct(turns)} (turns), ${fmtPct(paired)} (paired).`);
+  }
+  if (tlsPeers.length > 0 && results.plain) {
+    const sc = scenarios.find((x) => x.name === tlsPeers[0].scenario);
+    const over = (a, b) => median(results[a].map((r, i) => r.rps / results[b][i].rps));
+    const parts = [`gateway (${sc.name} over plain) ${fmtPct(over(sc.name, 'plain'))}`];
+    if (results['bare-https']) parts.push(`bare node proxy ${fmtPct(over('bare-https', 'bare'))}`);
+    if (results['nginx-https']) parts.push(`nginx ${fmtPct(over('nginx-https', 'nginx-http'))}`);
+    console.log(`HTTPS/1.1 over plain HTTP, same turns (median of per-round ratios): ${parts.join(', ')}.`);
   }
   if (results.control && results.plain) {
     const spread = (xs) => `${fmtPct(Math.min(...xs))}–${fmtPct(Math.max(...xs))}`;
