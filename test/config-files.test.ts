@@ -3,7 +3,7 @@
  * get (`gateway schema`, with ajv: what an editor using the file would say) and against the
  * gateway's own validator (`gateway validate` for files; the same loader for snippets).
  *
- * Files: gateway.example.yaml, bench/scenarios/*.yaml. Snippets: every ```yaml block of README.md,
+ * Files: gateway.example.yaml, bench/scenarios/*.yaml, bench/same-process-cors-headers.yaml. Snippets: every ```yaml block of README.md,
  * docs/*.md and bench/README.md. A snippet with `routes:` is a whole config; one without is a part of
  * the top level (logging:, rateLimit: …) and is checked inside a minimal config. A snippet whose
  * first line is `# fragment` (a piece of a route, say) is only parsed as YAML.
@@ -62,7 +62,7 @@ function snippets(file: string): Sample[] {
   return out;
 }
 
-const files: Sample[] = ['gateway.example.yaml', ...readdirSync(join(ROOT, 'bench', 'scenarios')).filter((f) => f.endsWith('.yaml')).map((f) => `bench/scenarios/${f}`)].map((f) => ({
+const files: Sample[] = ['gateway.example.yaml', 'bench/same-process-cors-headers.yaml', ...readdirSync(join(ROOT, 'bench', 'scenarios')).filter((f) => f.endsWith('.yaml')).map((f) => `bench/scenarios/${f}`)].map((f) => ({
   where: f,
   dir: dirname(join(ROOT, f)),
   text: readFileSync(join(ROOT, f), 'utf8'),
@@ -124,6 +124,11 @@ describe('every YAML config in the repository validates', () => {
       assert.equal(out.ok, true, `${f.where}: ${JSON.stringify(out.problems)}`);
       assert.equal(r.status, 0);
     }
+  });
+
+  it("the bench's control scenario is plain.yaml's config (an A/A pair)", () => {
+    const config = (f: string) => parseDocument(readFileSync(join(ROOT, 'bench', 'scenarios', f), 'utf8')).toJS() as unknown;
+    assert.deepEqual(config('control.yaml'), config('plain.yaml'));
   });
 
   it('the JSON Schema accepts "${VAR}" where the loader substitutes one, and still rejects wrong values', async () => {
