@@ -981,6 +981,21 @@ async function main() {
   }
   const stealText = stealLog.map((s) => `r${s.round}${s.attempt > 0 ? `#${s.attempt + 1}` : ''} ${Number.isFinite(s.steal) ? `${s.steal.toFixed(1)}%` : '?'}`).join(', ');
   console.log(`CPU steal per round (/proc/stat): ${stealText}; rounds above ${cfg.maxSteal}% repeated: ${repeats}.`);
+  // A slower machine shows as a dearer request in the same code, which steal does not always catch
+  // (seen here: the same process swinging between 65 and 165 CPU µs per request within minutes).
+  const gauge = results.plain ? 'plain' : scenarios[0].name;
+  const costs = results[gauge].map((r) => r.cpuUs);
+  const fastest = Math.min(...costs);
+  const slow = costs.map((c, i) => [i + 1, c]).filter(([, c]) => c > fastest * 1.25);
+  if (costs.length > 1) {
+    console.log(`Machine speed per round (${gauge}'s CPU µs/req): ${costs.map((c, i) => `r${i + 1} ${fmtInt(c)}`).join(', ')}.`);
+    if (slow.length > 0) {
+      console.log(
+        `Note: ${slow.map(([r]) => `r${r}`).join(', ')} ran more than 25% dearer than the fastest round: the machine slowed down ` +
+          'during the run (or those processes started slow); their ratios are the least trustworthy.',
+      );
+    }
+  }
   const busy = os.loadavg()[0];
   if (busy > os.availableParallelism() / 2) console.log(`Note: load average ${busy.toFixed(2)} on ${os.availableParallelism()} CPUs: other work was running, the figures are noisy.`);
   if (os.availableParallelism() <= 2 && !cfg.pin) console.log('Note: backend, gateway and load generator share the CPUs; compare ratios, not absolute req/s.');
