@@ -4,7 +4,7 @@
 // Plain Node ESM on the built gateway (dist/cli.js); `npm run bench` builds it first.
 // Options and scenario format: bench/README.md.
 import { spawn, execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -12,12 +12,12 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePorts, HOST, nginxArgs, onPath } from './lib.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SCENARIO_DIR = join(ROOT, 'bench', 'scenarios');
 const CLI = join(ROOT, 'dist', 'cli.js');
 const URL_PATH = '/api/x';
-const HOST = '127.0.0.1'; // the only address this script ever sends traffic to
 
 // ------------------------------------------------------------------ options (flag > env > default)
 const USAGE = `Usage: npm run bench -- [options]        (or the env variables in brackets)
@@ -135,9 +135,6 @@ if (!['auto', 'on', 'off'].includes(cfg.tlsPeers)) usageError(`TLS_PEERS must be
 const LATENCY_LOADS = [0.5, 0.8];
 const PEER_LABELS = { 'nginx-http': 'nginx proxy, HTTP', 'nginx-https': 'nginx proxy, HTTPS', 'bare-https': 'bare node proxy, HTTPS' };
 
-function onPath(bin) {
-  return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, bin)));
-}
 if (!['auto', 'wrk', 'autocannon'].includes(cfg.tool)) usageError(`LOAD_TOOL must be wrk, autocannon or auto; got "${cfg.tool}"`);
 if (!['auto', 'c', 'node'].includes(cfg.fixedRate)) usageError(`FIXED_RATE must be c, node or auto; got "${cfg.fixedRate}"`);
 if (!['demo', 'nginx'].includes(cfg.backend)) usageError(`BACKEND must be demo or nginx; got "${cfg.backend}"`);
@@ -285,21 +282,6 @@ if (cfg.latency && cfg.fixedRate !== 'node') {
 }
 
 // ------------------------------------------------------------------ helpers
-/** Distinct free ports on 127.0.0.1 (held open together so they differ, then released). */
-async function freePorts(n) {
-  const servers = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      await new Promise((ok, ko) => s.once('error', ko).listen(0, HOST, ok));
-      servers.push(s);
-    }
-    return servers.map((s) => s.address().port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));
-  }
-}
-
 /** How a port is loaded: its scheme (https scenarios) and load tool (h2load scenarios); plain http by default. */
 const portMode = new Map();
 
@@ -634,46 +616,6 @@ async function waitPort(child, port) {
   fail(`${child.benchName} did not listen on ${port}`);
 }
 
-/** One nginx worker answering every path with a fixed JSON body (the shared harness's backend). */
-function nginxArgs(port) {
-  const dir = join(logDir, 'nginx');
-  mkdirSync(join(dir, 'tmp'), { recursive: true });
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `worker_processes 1;\ndaemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n` +
-      `events { worker_connections 4096; }\n` +
-      `http {\n  access_log off;\n  keepalive_timeout 75s;\n  keepalive_requests 1000000;\n` +
-      ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/tmp/${t};\n`).join('') +
-      `  server {\n    listen ${HOST}:${port} backlog=4096;\n    location / {\n      default_type application/json;\n` +
-      `      return 200 '{"ok":true,"service":"backend"}';\n    }\n  }\n}\n`,
-  );
-  return ['-p', `${dir}/`, '-c', conf, '-e', `${dir}/error.log`];
-}
-
-/**
- * nginx as the reverse proxy it is usually deployed as (the shared harness's nginx-proxy.conf: one
- * worker, a keep-alive pool to the backend), over plain HTTP or terminating TLS with the https
- * scenario's certificate. One process (master_process off), so its CPU time is read like a gateway's.
- */
-function nginxProxyArgs(name, port, backendPort, tlsDir) {
-  const dir = join(logDir, name);
-  mkdirSync(join(dir, 'tmp'), { recursive: true });
-  const conf = join(dir, 'nginx.conf');
-  const tls = tlsDir === undefined ? '' : ` ssl;\n    ssl_certificate ${tlsDir}/tls.crt;\n    ssl_certificate_key ${tlsDir}/tls.key;\n    ssl_protocols TLSv1.2 TLSv1.3`;
-  writeFileSync(
-    conf,
-    `worker_processes 1;\nmaster_process off;\ndaemon off;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log warn;\n` +
-      `events { worker_connections 4096; }\n` +
-      `http {\n  access_log off;\n  keepalive_timeout 75s;\n  keepalive_requests 1000000;\n` +
-      ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/tmp/${t};\n`).join('') +
-      `  upstream backend {\n    server ${HOST}:${backendPort};\n    keepalive 64;\n    keepalive_requests 1000000;\n    keepalive_timeout 60s;\n  }\n` +
-      `  server {\n    listen ${HOST}:${port} backlog=4096${tls};\n` +
-      `    location / {\n      proxy_pass http://backend;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }\n  }\n}\n`,
-  );
-  return ['-p', `${dir}/`, '-c', conf, '-e', `${dir}/error.log`];
-}
-
 /** The TLS peers of this run (TLS_PEERS): nginx over HTTP and HTTPS, the bare proxy over HTTPS; [] for none. */
 function tlsPeersFor(scenarios) {
   if (cfg.tlsPeers === 'off') return [];
@@ -705,7 +647,7 @@ async function main() {
   const backendUrl = `http://${HOST}:${backendPort}`;
   const backend =
     cfg.backend === 'nginx'
-      ? startChild('backend', 'nginx', nginxArgs(backendPort), { cpu: cfg.pin ? LOAD_CPU : undefined })
+      ? startChild('backend', 'nginx', nginxArgs(join(logDir, 'nginx'), backendPort), { cpu: cfg.pin ? LOAD_CPU : undefined })
       : startChild('backend', node, [CLI, 'demo-backend', '--port', String(backendPort), '--host', HOST], { cpu: cfg.pin ? LOAD_CPU : undefined });
   await waitUp(backend, backendPort, '/health', {});
   await waitUp(backend, backendPort, URL_PATH, {});
@@ -780,7 +722,11 @@ async function main() {
               env: { ...BASE_ENV, PORT: String(port), UPSTREAM: backendUrl, TLS_CERT: `${peer.tlsDir}/tls.crt`, TLS_KEY: `${peer.tlsDir}/tls.key` },
               cpu,
             })
-          : startChild(`${peer.name}-r${round}`, 'nginx', nginxProxyArgs(`${peer.name}-r${round}`, port, backendPort, peer.scheme === 'https' ? peer.tlsDir : undefined), { cpu });
+          : startChild(`${peer.name}-r${round}`, 'nginx', nginxArgs(join(logDir, `${peer.name}-r${round}`), port, {
+              proxyTo: backendPort,
+              tlsDir: peer.scheme === 'https' ? peer.tlsDir : undefined,
+              single: true, // one process: its CPU time is read from /proc like a gateway's
+            }), { cpu });
         await waitUp(child, port, URL_PATH, {});
         return { name: peer.name, label: peer.name, port, headers: [], watch: child, peer: true };
       });

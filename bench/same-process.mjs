@@ -12,16 +12,15 @@
 // gateway used per request is read from /proc/PID/stat (Linux). Prints per round and the medians.
 // --pin: the gateway on CPU 1, backend and wrk on CPU 0. Needs wrk. Load goes to 127.0.0.1 only.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePorts, HOST, nginxArgs, onPath } from './lib.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const HOST = '127.0.0.1';
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { rounds: { type: 'string', default: '8' }, secs: { type: 'string', default: '3' }, pin: { type: 'boolean' }, path: { type: 'string', multiple: true } },
@@ -37,14 +36,6 @@ if (!config || paths.length < 2 || !(rounds >= 1) || !(secs >= 1)) {
   console.error("usage: node bench/same-process.mjs CONFIG --path /api/x --path '/cors/x Origin: https://a.example' [--rounds 8] [--secs 3] [--pin]");
   process.exit(2);
 }
-const onPath = (bin) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
 if (!onPath('wrk')) {
   console.error('bench/same-process.mjs needs wrk (apt-get install -y wrk)');
   process.exit(2);
@@ -65,13 +56,6 @@ function stop() {
 process.on('exit', stop);
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((ok) => s.listen(0, HOST, ok));
-  const { port } = s.address();
-  await new Promise((ok) => s.close(ok));
-  return port;
-}
 function get(port, path, headers) {
   return new Promise((ok) => {
     const req = http.get({ host: HOST, port, path, headers, agent: false, timeout: 2000 }, (res) => {
@@ -92,20 +76,10 @@ async function waitUp(port, path, headers = {}) {
 }
 const headerObject = (h) => (h === undefined ? {} : { [h.slice(0, h.indexOf(':')).trim()]: h.slice(h.indexOf(':') + 1).trim() });
 
-const backendPort = await freePort();
-if (onPath('nginx')) {
-  mkdirSync(join(tmp, 'tmp'));
-  writeFileSync(
-    join(tmp, 'nginx.conf'),
-    `worker_processes 1;\ndaemon off;\npid ${tmp}/nginx.pid;\nerror_log ${tmp}/error.log warn;\nevents { worker_connections 4096; }\n` +
-      `http {\n  access_log off;\n  keepalive_timeout 75s;\n  keepalive_requests 1000000;\n` +
-      ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${tmp}/tmp/${t};\n`).join('') +
-      `  server {\n    listen ${HOST}:${backendPort} backlog=4096;\n    location / {\n      default_type application/json;\n      return 200 '{"ok":true,"service":"backend"}';\n    }\n  }\n}\n`,
-  );
-  start('0', 'nginx', ['-p', `${tmp}/`, '-c', join(tmp, 'nginx.conf'), '-e', `${tmp}/error.log`]);
-} else start('0', process.execPath, [join(ROOT, 'dist', 'cli.js'), 'demo-backend', '--port', String(backendPort), '--host', HOST]);
+const [backendPort, port] = await freePorts(2);
+if (onPath('nginx')) start('0', 'nginx', nginxArgs(join(tmp, 'nginx'), backendPort));
+else start('0', process.execPath, [join(ROOT, 'dist', 'cli.js'), 'demo-backend', '--port', String(backendPort), '--host', HOST]);
 await waitUp(backendPort, '/api/x');
-const port = await freePort();
 const gw = start('1', process.execPath, [join(ROOT, 'dist', 'cli.js'), 'start', '--config', config], { PORT: String(port), ADMIN_PORT: '0', BACKEND_URL: `http://${HOST}:${backendPort}` });
 for (const p of paths) await waitUp(port, p.path, headerObject(p.header));
 

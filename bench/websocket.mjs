@@ -8,11 +8,11 @@
 // so the gateway has an event loop (and with PIN=1 a core) of its own.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
+import { freePorts, wsGatewayConfig } from './lib.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { values: opt } = parseArgs({
@@ -48,15 +48,6 @@ const CLIENTS = Number(opt.clients);
 const SECONDS = Number(opt.seconds);
 const PAYLOAD = Buffer.alloc(Number(opt.size), 'x');
 
-function freePort() {
-  return new Promise((r) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => r(port));
-    });
-  });
-}
-
 function rssKiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
@@ -65,24 +56,13 @@ function rssKiB(pid) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The echo backend, in this process.
-const backendPort = await freePort();
+const [backendPort, port, adminPort] = await freePorts(3);
 const wss = new WebSocketServer({ port: backendPort, host: '127.0.0.1', perMessageDeflate: false });
 wss.on('connection', (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })));
 
-const [port, adminPort] = [await freePort(), await freePort()];
 const dir = mkdtempSync(join(tmpdir(), 'gw-ws-bench-'));
 const config = join(dir, 'gateway.yaml');
-writeFileSync(
-  config,
-  `server: { port: ${port} }
-admin: { port: ${adminPort} }
-logging: { level: warn, accessLog: false }
-metrics: { enabled: false }
-upstreams: { echo: { targets: [{ url: "http://127.0.0.1:${backendPort}" }] } }
-routes:
-  - { name: ws, match: { pathPrefix: / }, upstream: echo, websocket: true }
-`,
-);
+writeFileSync(config, wsGatewayConfig(port, adminPort, backendPort));
 const gwArgs = [join(ROOT, 'dist', 'cli.js'), 'start', '--config', config];
 const gw = PIN
   ? spawn('taskset', ['-c', String(cpus - 1), process.execPath, ...gwArgs], { stdio: ['ignore', 'ignore', 'inherit'] })

@@ -12,10 +12,10 @@
 // Needs valgrind (Debian: apt-get install -y valgrind). Loopback only; bounded by the round trips.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
+import { freePorts, wsGatewayConfig } from './lib.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MODE = process.argv[2] ?? 'gateway';
@@ -25,20 +25,13 @@ if (!['gateway', 'bare'].includes(MODE) || !(N > 0)) {
   process.exit(2);
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const freePort = () =>
-  new Promise((r) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => r(port));
-    });
-  });
 
 const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
 await new Promise((r) => wss.once('listening', r));
 wss.on('connection', (ws) => ws.on('message', (d, binary) => ws.send(d, { binary })));
 const backendPort = wss.address().port;
 
-const [port, adminPort] = [await freePort(), await freePort()];
+const [port, adminPort] = await freePorts(2);
 const dir = mkdtempSync(join(tmpdir(), 'gw-ws-callgrind-'));
 let args;
 if (MODE === 'bare') {
@@ -65,17 +58,7 @@ http.createServer((req, res) => res.end()).on('upgrade', (req, sock, head) => {
   args = [bare];
 } else {
   const config = join(dir, 'gateway.yaml');
-  writeFileSync(
-    config,
-    `server: { port: ${port} }
-admin: { port: ${adminPort} }
-logging: { level: warn, accessLog: false }
-metrics: { enabled: false }
-upstreams: { echo: { targets: [{ url: "http://127.0.0.1:${backendPort}" }] } }
-routes:
-  - { name: ws, match: { pathPrefix: / }, upstream: echo, websocket: true }
-`,
-  );
+  writeFileSync(config, wsGatewayConfig(port, adminPort, backendPort));
   args = [join(ROOT, 'dist', 'cli.js'), 'start', '--config', config];
 }
 const out = join(dir, 'callgrind.out');
