@@ -1,6 +1,8 @@
-// What the bench scripts share: free ports, a PATH lookup, the nginx configs (backend and reverse
-// proxy) and the WebSocket bench's gateway config. Plain Node ESM, no dependencies.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+// What the bench scripts share: free ports, a PATH lookup, a process's CPU time, the median, the
+// nginx configs (backend and reverse proxy) and the WebSocket bench's gateway config. Plain Node
+// ESM, no dependencies.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 
@@ -23,6 +25,33 @@ export async function freePorts(n) {
 
 export function onPath(bin) {
   return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, bin)));
+}
+
+/** Clock ticks per second, the unit of /proc CPU times. */
+export const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU time a process has used (all its threads), in clock ticks; NaN once it is gone (Linux /proc). */
+export function cpuTicks(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(f[11]) + Number(f[12]); // utime + stime
+  } catch {
+    return NaN;
+  }
+}
+
+/** The median of the finite values (NaN when there are none). */
+export function median(xs) {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /**

@@ -12,7 +12,7 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePorts, HOST, nginxArgs, onPath } from './lib.mjs';
+import { CLK_TCK, cpuTicks, freePorts, HOST, median, nginxArgs, onPath } from './lib.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SCENARIO_DIR = join(ROOT, 'bench', 'scenarios');
@@ -154,13 +154,6 @@ if (!existsSync(CLI)) {
   process.exit(1);
 }
 const GATEWAY_CPU = '1';
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
 const LOAD_CPU = '0';
 
 // Defaults for scenarios that need a signed token (the same ones the shared peer harness uses).
@@ -396,16 +389,6 @@ function procStatusKb(pid, field) {
   }
 }
 
-/** CPU time a process has used (all its threads), in clock ticks. */
-function cpuTicks(pid) {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return Number(f[11]) + Number(f[12]); // utime + stime
-  } catch {
-    return NaN;
-  }
-}
-
 /**
  * The machine's CPU time counters from /proc/stat (clock ticks): the `cpu` line (all CPUs) and the
  * lines of the CPUs the bench pins to. Steal is time a virtual CPU was ready but the hypervisor ran
@@ -566,12 +549,6 @@ async function measure(label, port, headers, watch, secs, rate) {
 }
 
 // ------------------------------------------------------------------ report
-const median = (xs) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const fmtInt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const fmtMs = (n) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) : 'n/a');
 const fmtMiB = (kb) => (Number.isFinite(kb) ? (kb / 1024).toFixed(0) : 'n/a');

@@ -12,13 +12,13 @@
 // gateway used per request is read from /proc/PID/stat (Linux). Prints per round and the medians.
 // --pin: the gateway on CPU 1, backend and wrk on CPU 0. Needs wrk. Load goes to 127.0.0.1 only.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePorts, HOST, nginxArgs, onPath } from './lib.mjs';
+import { CLK_TCK, cpuTicks, freePorts, HOST, median, nginxArgs, onPath } from './lib.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values, positionals } = parseArgs({
@@ -83,11 +83,6 @@ await waitUp(backendPort, '/api/x');
 const gw = start('1', process.execPath, [join(ROOT, 'dist', 'cli.js'), 'start', '--config', config], { PORT: String(port), ADMIN_PORT: '0', BACKEND_URL: `http://${HOST}:${backendPort}` });
 for (const p of paths) await waitUp(port, p.path, headerObject(p.header));
 
-const cpuTicks = () => {
-  const f = readFileSync(`/proc/${gw.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime
-};
-const tick = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 function wrk(p, s) {
   const args = ['-t1', '-c64', `-d${s}s`, ...(p.header ? ['-H', p.header] : []), `http://${HOST}:${port}${p.path}`];
   const [file, argv] = pinned('0', 'wrk', args);
@@ -103,17 +98,13 @@ const label = (p) => (p.header ? `${p.path} (${p.header.slice(0, p.header.indexO
 for (let r = 1; r <= rounds; r++) {
   const order = r % 2 ? paths.map((_, i) => i) : paths.map((_, i) => paths.length - 1 - i);
   for (const i of order) {
-    const c0 = cpuTicks();
+    const c0 = cpuTicks(gw.pid);
     const w = wrk(paths[i], secs);
-    per[i].us.push((((cpuTicks() - c0) / tick) * 1e6) / w.n);
+    per[i].us.push((((cpuTicks(gw.pid) - c0) / CLK_TCK) * 1e6) / w.n);
     per[i].rps.push(w.rps);
   }
   console.log(`r${r} ` + paths.map((p, i) => `${label(p)} ${per[i].us.at(-1).toFixed(1)} µs/req ${Math.round(per[i].rps.at(-1))} req/s`).join(' | '));
 }
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const base = median(per[0].us);
 for (const [i, p] of paths.entries()) {
   const ratios = per[i].rps.map((x, k) => x / per[0].rps[k]);

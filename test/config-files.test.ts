@@ -3,8 +3,8 @@
  * get (`gateway schema`, with ajv: what an editor using the file would say) and against the
  * gateway's own validator (`gateway validate` for files; the same loader for snippets).
  *
- * Files: gateway.example.yaml, bench/scenarios/*.yaml, bench/same-process-cors-headers.yaml. Snippets: every ```yaml block of README.md,
- * docs/*.md and bench/README.md. A snippet with `routes:` is a whole config; one without is a part of
+ * Files: gateway.example.yaml, bench/scenarios/*.yaml, bench/same-process-cors-headers.yaml.
+ * Snippets: every ```yaml block of README.md, docs/*.md and bench/README.md. A snippet with `routes:` is a whole config; one without is a part of
  * the top level (logging:, rateLimit: …) and is checked inside a minimal config. A snippet whose
  * first line is `# fragment` (a piece of a route, say) is only parsed as YAML.
  */
